@@ -1,0 +1,172 @@
+"""Typed settings for opsbot, grouped by backend.
+
+Loaded once in `bot.cli.main` and passed down; nothing imports a global config.
+Every group reads plain environment variables named GROUP_FIELD (for example
+``REDIS_URL``, ``SLACK_BOT_TOKEN``, ``LLM_BASE_URL``), an optional ``.env`` file and
+an optional YAML file (``OPSBOT_CONFIG``). An empty value means "use the embedded or
+sandbox default".
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+__all__ = [
+    "FeishuSettings",
+    "KubernetesSettings",
+    "LLMSettings",
+    "McpSettings",
+    "PolicySettings",
+    "PrometheusSettings",
+    "RedisSettings",
+    "Settings",
+    "SlackSettings",
+    "load_settings",
+]
+
+
+class RedisSettings(BaseModel):
+    url: str = Field("", description="redis:// URL of a Redis 8 with the Query Engine; "
+                     "empty starts the embedded Redis under the state dir.")
+
+
+class PrometheusSettings(BaseModel):
+    url: str = Field("", description="Base URL of Prometheus; empty starts a local "
+                     "Prometheus over the sandbox's metric history.")
+    timeout_s: float = Field(10.0, description="Timeout of one PromQL request, seconds.")
+
+
+class KubernetesSettings(BaseModel):
+    kubeconfig: str = Field("", description="Path of a kubeconfig; empty uses in-cluster "
+                            "config when running in a pod, else the sandbox cluster.")
+    context: str = Field("", description="kubeconfig context to use; empty is the current one.")
+    in_cluster: bool = Field(False, description="Use the pod's service account.")
+    sandbox_scenario: str = Field("crashloop", description="Scenario the sandbox cluster "
+                                  "starts with when no real cluster is configured.")
+    namespaces: list[str] = Field(default_factory=list, description="Namespaces opsbot may "
+                                  "read and change; empty means all but kube-system.")
+    timeout_s: float = Field(10.0, description="Timeout of one Kubernetes API request, seconds.")
+
+
+class LLMSettings(BaseModel):
+    base_url: str = Field("", description="OpenAI-compatible base URL (OpenAI, Ollama, vLLM, "
+                          "...); empty runs every feature offline.")
+    api_key: str = Field("", description="API key for the LLM endpoint.")
+    model: str = Field("", description="Chat model name.")
+    embeddings_model: str = Field("", description="Embeddings model; empty uses the offline "
+                                  "embedder.")
+    timeout_s: float = Field(30.0, description="Timeout of one model call, seconds.")
+
+
+class SlackSettings(BaseModel):
+    bot_token: str = Field("", description="xoxb- token; empty turns Slack off.")
+    signing_secret: str = Field("", description="Signing secret for HTTP requests from Slack.")
+    app_token: str = Field("", description="xapp- token; set it to use Socket Mode.")
+    api_base_url: str = Field("https://slack.com/api/", description="Slack Web API base URL.")
+    digest_channel: str = Field("", description="Channel id the daily digest goes to.")
+
+
+class FeishuSettings(BaseModel):
+    app_id: str = Field("", description="Feishu/Lark app id; empty turns Feishu off.")
+    app_secret: str = Field("", description="Feishu/Lark app secret.")
+    verification_token: str = Field("", description="Event verification token.")
+    encrypt_key: str = Field("", description="Event encrypt key (also signs callbacks).")
+    api_base_url: str = Field("https://open.feishu.cn", description="Open API base URL; "
+                              "https://open.larksuite.com for Lark.")
+    long_connection: bool = Field(False, description="Receive events over the long "
+                                  "connection instead of HTTP callbacks.")
+    digest_chat_id: str = Field("", description="Chat id the daily digest goes to.")
+
+
+class PolicySettings(BaseModel):
+    approvers: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Risk level (low, medium, high, critical) -> user ids or group:NAME "
+        "allowed to approve it. Empty allows nobody: remediation cannot be approved.",
+    )
+    groups: dict[str, list[str]] = Field(default_factory=dict,
+                                         description="Group name -> member user ids.")
+    namespaces: list[str] = Field(default_factory=list, description="Namespaces where "
+                                  "remediation may run; empty means all but kube-system.")
+    approval_ttl_minutes: int = Field(30, description="Minutes before an approval card expires.")
+    auto_approve_low: bool = Field(False, description="Run low-risk actions without approval.")
+
+
+class McpSettings(BaseModel):
+    url: str = Field("", description="Streamable-HTTP URL of a separately deployed opsbot MCP "
+                     "server; empty runs the tools in-process.")
+
+
+def _yaml_file() -> str | None:
+    path = os.environ.get("OPSBOT_CONFIG", "")
+    return path or None
+
+
+class Settings(BaseSettings):
+    """All of opsbot's configuration. Read :mod:`README` for the table of variables."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="ignore",
+    )
+
+    state_dir: str = Field("", description="Where embedded Redis and Prometheus keep data; "
+                           "empty is ~/.local/state/opsbot.", alias="OPSBOT_STATE_DIR")
+    log_level: str = Field("INFO", alias="OPSBOT_LOG_LEVEL",
+                           description="Python logging level.")
+    redis: RedisSettings = Field(default_factory=RedisSettings)  # type: ignore[arg-type]
+    prometheus: PrometheusSettings = Field(
+        default_factory=PrometheusSettings)  # type: ignore[arg-type]
+    kubernetes: KubernetesSettings = Field(
+        default_factory=KubernetesSettings)  # type: ignore[arg-type]
+    llm: LLMSettings = Field(default_factory=LLMSettings)  # type: ignore[arg-type]
+    slack: SlackSettings = Field(default_factory=SlackSettings)  # type: ignore[arg-type]
+    feishu: FeishuSettings = Field(default_factory=FeishuSettings)  # type: ignore[arg-type]
+    policy: PolicySettings = Field(default_factory=PolicySettings)  # type: ignore[arg-type]
+    mcp: McpSettings = Field(default_factory=McpSettings)  # type: ignore[arg-type]
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings,
+                                                     dotenv_settings]
+        yaml_file = _yaml_file()
+        if yaml_file:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
+        return tuple(sources)
+
+    @property
+    def state_path(self) -> Path:
+        if self.state_dir:
+            return Path(self.state_dir).expanduser()
+        return Path("~/.local/state/opsbot").expanduser()
+
+    def uses_sandbox_cluster(self) -> bool:
+        return not (self.kubernetes.kubeconfig or self.kubernetes.in_cluster)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings from the environment, ``.env`` and ``OPSBOT_CONFIG``."""
+    return Settings(**overrides)
+
+
+Mode = Literal["sandbox", "configured"]
