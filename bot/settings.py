@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 from pydantic_settings import (
@@ -29,6 +29,7 @@ __all__ = [
     "PolicySettings",
     "PrometheusSettings",
     "RedisSettings",
+    "ServeSettings",
     "Settings",
     "SlackSettings",
     "load_settings",
@@ -74,6 +75,8 @@ class SlackSettings(BaseModel):
     app_token: str = Field("", description="xapp- token; set it to use Socket Mode.")
     api_base_url: str = Field("https://slack.com/api/", description="Slack Web API base URL.")
     digest_channel: str = Field("", description="Channel id the daily digest goes to.")
+    rate_limit_retries: int = Field(3, description="How often one Web API call is retried "
+                                    "after a 429, waiting the Retry-After Slack sends.")
 
 
 class FeishuSettings(BaseModel):
@@ -86,6 +89,32 @@ class FeishuSettings(BaseModel):
     long_connection: bool = Field(False, description="Receive events over the long "
                                   "connection instead of HTTP callbacks.")
     digest_chat_id: str = Field("", description="Chat id the daily digest goes to.")
+    max_clock_skew_s: int = Field(300, description="Callbacks whose X-Lark-Request-Timestamp "
+                                  "is further than this from our clock are refused (replays).")
+    timeout_s: float = Field(10.0, description="Timeout of one Open API request, seconds.")
+
+
+class ServeSettings(BaseModel):
+    """`opsbot serve`: the HTTP listener and how chat turns are delivered."""
+
+    host: str = Field("0.0.0.0", description="Address the HTTP server binds.")
+    port: int = Field(8080, description="Port the HTTP server listens on.")
+    platforms: list[str] = Field(default_factory=list, description="Chat platforms to serve "
+                                 "(slack, feishu); empty serves every one whose credentials "
+                                 "are set.")
+    progress_after_s: float = Field(1.5, description="Post a 'Working on it…' message when a "
+                                    "turn takes longer than this; the first reply replaces it.")
+    card_answer_s: float = Field(2.5, description="How long a Feishu card click may wait for "
+                                 "the result before answering with a toast alone (Feishu "
+                                 "allows 3 s).")
+    dedupe_ttl_s: int = Field(86400, description="How long a delivered event id is remembered "
+                              "so that platform retries are dropped.")
+    thread_ttl_s: int = Field(7 * 86400, description="How long opsbot keeps answering plain "
+                              "messages in a Slack thread it took part in.")
+    alerts_token: str = Field("", description="Bearer token Alertmanager must send to POST "
+                              "/alerts (http_config.authorization); empty accepts any caller.")
+    shutdown_grace_s: float = Field(20.0, description="On shutdown, how long turns in flight "
+                                    "may run to completion.")
 
 
 class PolicySettings(BaseModel):
@@ -127,16 +156,15 @@ class Settings(BaseSettings):
                            "empty is ~/.local/state/opsbot.", alias="OPSBOT_STATE_DIR")
     log_level: str = Field("INFO", alias="OPSBOT_LOG_LEVEL",
                            description="Python logging level.")
-    redis: RedisSettings = Field(default_factory=RedisSettings)  # type: ignore[arg-type]
-    prometheus: PrometheusSettings = Field(
-        default_factory=PrometheusSettings)  # type: ignore[arg-type]
-    kubernetes: KubernetesSettings = Field(
-        default_factory=KubernetesSettings)  # type: ignore[arg-type]
-    llm: LLMSettings = Field(default_factory=LLMSettings)  # type: ignore[arg-type]
-    slack: SlackSettings = Field(default_factory=SlackSettings)  # type: ignore[arg-type]
-    feishu: FeishuSettings = Field(default_factory=FeishuSettings)  # type: ignore[arg-type]
-    policy: PolicySettings = Field(default_factory=PolicySettings)  # type: ignore[arg-type]
-    mcp: McpSettings = Field(default_factory=McpSettings)  # type: ignore[arg-type]
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
+    kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+    feishu: FeishuSettings = Field(default_factory=FeishuSettings)
+    policy: PolicySettings = Field(default_factory=PolicySettings)
+    mcp: McpSettings = Field(default_factory=McpSettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -168,5 +196,3 @@ def load_settings(**overrides: Any) -> Settings:
     """Build the settings from the environment, ``.env`` and ``OPSBOT_CONFIG``."""
     return Settings(**overrides)
 
-
-Mode = Literal["sandbox", "configured"]

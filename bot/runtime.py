@@ -1,0 +1,151 @@
+"""The composition root: backends chosen from settings, the tool session and the graph.
+
+With nothing configured, opsbot runs on its embedded default: Redis 8 under the state
+dir, the sandbox cluster with a scenario, and a local Prometheus over the scenario's
+metric history. Each configured URL or kubeconfig replaces its embedded part.
+Everything started here is stopped on exit, in reverse order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from langgraph.checkpoint.redis.aio import AsyncRedisSaver
+from redis import asyncio as aioredis
+
+from bot import backends as backends_mod
+from bot import settings as settings_mod
+from graph import chat, intents, rca, routes, supervisor
+from graph.fix import audit as fix_audit
+from graph.fix import flow as fix_flow
+from graph.fix import policy as fix_policy
+from graph.fix import store as fix_store
+from graph.fix import subgraph as fix_subgraph
+from tools import errors, server, session
+
+__all__ = ["Runtime", "TurnResult"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TurnResult:
+    replies: list[chat.ChatReply]
+    route: str = ""
+    target: dict[str, str] | None = None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Runtime:
+    """Async context manager owning every backend opsbot talks to."""
+
+    def __init__(self, settings: settings_mod.Settings, *, scenario: str | None = None,
+                 with_prometheus: bool = True) -> None:
+        self.settings = settings
+        self.scenario = scenario or settings.kubernetes.sandbox_scenario
+        self._with_prometheus = with_prometheus
+        self._stack = contextlib.AsyncExitStack()
+        self.redis_url = ""
+        self.backends: backends_mod.Backends | None = None
+        self.tools: session.ToolSession | None = None
+        self.graph: Any = None
+        self.redis: aioredis.Redis | None = None
+        self.fix: fix_flow.FixFlow | None = None
+
+    # -- start -------------------------------------------------------------------------
+    async def __aenter__(self) -> Runtime:
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self._stack.aclose()
+
+    async def _start(self) -> None:
+        state = self.settings.state_path
+        state.mkdir(parents=True, exist_ok=True)
+        self.redis_url = self.settings.redis.url or self._start_redis(state / "redis")
+        self.backends = self._stack.enter_context(backends_mod.Backends(
+            self.settings, scenario=self.scenario, with_prometheus=self._with_prometheus))
+        if self.settings.mcp.url:
+            self.tools = session.ToolSession(url=self.settings.mcp.url)
+        else:
+            self.tools = session.ToolSession(server=server.build_server(
+                self.backends.read_tools(), writer=self.backends.write_tools()))
+        await self._stack.enter_async_context(self.tools)
+        self.redis = aioredis.Redis.from_url(self.redis_url)
+        self._stack.push_async_callback(self.redis.aclose)
+        saver = AsyncRedisSaver(redis_url=self.redis_url)
+        try:
+            await self.redis.ping()
+            await saver.asetup()
+        except Exception as exc:  # the saver raises plain redis errors
+            raise errors.BackendUnavailable("redis", f"{self.redis_url}: {exc}") from exc
+        self._stack.push_async_callback(saver.__aexit__, None, None, None)
+        rca_deps = rca.RcaDeps(tools=self.tools)
+        self.fix = fix_flow.FixFlow(fix_subgraph.FixDeps(
+            tools=self.tools, store=fix_store.ApprovalStore(self.redis),
+            audit=fix_audit.Audit(self.redis), policy=self._policy(), checkpointer=saver,
+            ttl_s=self.settings.policy.approval_ttl_minutes * 60.0), rca_deps)
+        deps = supervisor.SupervisorDeps(tools=self.tools,
+                                         classifier=intents.IntentClassifier.load_default(),
+                                         checkpointer=saver)
+        deps.handlers["rca"] = routes.rca_handler(rca_deps)
+        deps.handlers.update(routes.fix_handlers(self.fix))
+        self.graph = supervisor.build_supervisor(deps)
+
+    def _policy(self) -> fix_policy.Policy:
+        policy = self.settings.policy
+        return fix_policy.Policy(approvers=policy.approvers, groups=policy.groups,
+                                 namespaces=policy.namespaces,
+                                 auto_approve_low=policy.auto_approve_low)
+
+    def _start_redis(self, data_dir: Path) -> str:
+        from tools.embedded import redis_server
+
+        embedded = redis_server.EmbeddedRedis(data_dir)
+        url = embedded.start()
+        self._stack.callback(embedded.stop)
+        return url
+
+    @property
+    def sandbox(self) -> Any:
+        return self.backends.sandbox if self.backends else None
+
+    @property
+    def kubeconfig(self) -> str:
+        return self.backends.kubeconfig if self.backends else ""
+
+    # -- use ---------------------------------------------------------------------------
+    def describe(self) -> list[str]:
+        """Where everything runs, for the demo banner and `opsbot serve` logs."""
+        embedded = "" if self.settings.redis.url else (
+            f" (embedded, data in {self.settings.state_path / 'redis'})")
+        return [
+            f"redis       {self.redis_url}{embedded}",
+            *(self.backends.describe() if self.backends else []),
+            "tools       " + (f"MCP over HTTP at {self.settings.mcp.url}"
+                              if self.settings.mcp.url else "MCP server in-process"),
+        ]
+
+    async def handle(self, request: chat.ChatRequest) -> TurnResult:
+        """Run one message or click through the supervisor."""
+        assert self.graph is not None and self.tools is not None, "runtime not started"
+        before = len(self.tools.calls)
+        config = {"configurable": {"thread_id": request.thread_id}}
+        replies = await supervisor.run_turn(self.graph, request)
+        snapshot = await self.graph.aget_state(config)
+        values = snapshot.values if snapshot else {}
+        calls = [{"name": name, "arguments": args}
+                 for name, args in self.tools.calls[before:]]
+        return TurnResult(replies=replies, route=values.get("route", ""),
+                          target=values.get("target"), tool_calls=calls)
