@@ -13,9 +13,9 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any
 
-from bot import console, protocols, render_text, runtime
+from bot import audit_cli, console, render_text, runtime
 from bot import settings as settings_mod
 from graph import chat, intents, router
 from tools import errors
@@ -122,9 +122,7 @@ async def _serve(args: argparse.Namespace, settings: settings_mod.Settings) -> i
     async with runtime.Runtime(settings, scenario=args.scenario) as rt:
         for line in rt.describe():
             log.info("%s", line)
-        # The cast stands until Runtime grows handle_alert() and readiness(); serve
-        # answers 500 on /alerts and 503 on /readyz while they are missing.
-        await serve.serve(settings, cast(protocols.ChatHandler, rt), redis_url=rt.redis_url)
+        await serve.serve(settings, rt, redis_url=rt.redis_url)
     return 0
 
 
@@ -152,6 +150,9 @@ def _parser() -> argparse.ArgumentParser:
     scenario_arg(p)
     p = sub.add_parser("route", help="route messages read from stdin, one a line")
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("audit", help="read the audit log of requests, decisions, executions")
+    p.add_argument("--since", default="", help="a duration (24h) or a time (RFC 3339)")
+    p.add_argument("--json", action="store_true")
     p = sub.add_parser("mcp", help="run the MCP tool server on its own")
     p.add_argument("--transport", choices=["stdio", "http"], default="stdio")
     p.add_argument("--host", default="127.0.0.1")
@@ -166,7 +167,7 @@ def _parser() -> argparse.ArgumentParser:
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace, settings_mod.Settings], Any]] = {
     "demo": _demo, "console": _console, "say": _say, "route": _route, "mcp": _mcp,
-    "serve": _serve,
+    "serve": _serve, "audit": audit_cli.run_audit,
 }
 
 

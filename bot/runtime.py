@@ -8,6 +8,7 @@ Everything started here is stopped on exit, in reverse order.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
@@ -18,9 +19,11 @@ from typing import Any
 from langgraph.checkpoint.redis.aio import AsyncRedisSaver
 from redis import asyncio as aioredis
 
+from bot import alertmanager, outbound
+from bot import alerts as alerts_mod
 from bot import backends as backends_mod
 from bot import settings as settings_mod
-from graph import chat, intents, rca, routes, supervisor
+from graph import chat, intents, rca, routes, supervisor, targets
 from graph.fix import audit as fix_audit
 from graph.fix import flow as fix_flow
 from graph.fix import policy as fix_policy
@@ -56,6 +59,9 @@ class Runtime:
         self.graph: Any = None
         self.redis: aioredis.Redis | None = None
         self.fix: fix_flow.FixFlow | None = None
+        self.alerts: alerts_mod.AlertService | None = None
+        # Platforms register their posters here (opsbot serve, the console).
+        self.outbound = outbound.Outbound()
 
     # -- start -------------------------------------------------------------------------
     async def __aenter__(self) -> Runtime:
@@ -103,6 +109,15 @@ class Runtime:
         deps.handlers.update(routes.fix_handlers(self.fix))
         self.graph = supervisor.build_supervisor(deps)
 
+        async def alert_rca(target: targets.Target, question: str,
+                            started_at: str) -> dict[str, Any]:
+            return await rca.run_rca(rca_deps, target, question=question,
+                                     started_at=started_at)
+
+        self.alerts = alerts_mod.AlertService(self.redis, targets.TargetResolver(self.tools),
+                                              alert_rca, self.outbound)
+        self._stack.push_async_callback(self.alerts.drain)
+
     def _policy(self) -> fix_policy.Policy:
         policy = self.settings.policy
         return fix_policy.Policy(approvers=policy.approvers, groups=policy.groups,
@@ -149,3 +164,29 @@ class Runtime:
                  for name, args in self.tools.calls[before:]]
         return TurnResult(replies=replies, route=values.get("route", ""),
                           target=values.get("target"), tool_calls=calls)
+
+    async def handle_alert(self, payload: alertmanager.AlertPayload) -> None:
+        """Accept an Alertmanager notification; the investigation runs in the background."""
+        assert self.alerts is not None, "runtime not started"
+        self.alerts.accept(payload)
+
+    async def readiness(self) -> dict[str, str]:
+        """Backend -> "ok" or what is wrong, for /readyz."""
+        states: dict[str, str] = {}
+        try:
+            assert self.redis is not None
+            await self.redis.ping()
+            states["redis"] = "ok"
+        except (OSError, aioredis.RedisError) as exc:
+            states["redis"] = f"unreachable: {exc}"
+        if self.tools is None:
+            return {**states, "mcp": "not started"}
+        cluster = await self.tools.call("list_namespaces")
+        states["kubernetes"] = "ok" if cluster.get("status") == "ok" else str(
+            cluster.get("message"))
+        states["mcp"] = "ok" if cluster.get("backend") != "mcp" else str(cluster.get("message"))
+        backends = self.backends
+        if backends is not None and backends.prom_api is not None:
+            ready = await asyncio.to_thread(backends.prom_api.ready)
+            states["prometheus"] = "ok" if ready else f"not ready at {backends.prometheus_url}"
+        return states

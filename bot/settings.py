@@ -75,6 +75,8 @@ class SlackSettings(BaseModel):
     app_token: str = Field("", description="xapp- token; set it to use Socket Mode.")
     api_base_url: str = Field("https://slack.com/api/", description="Slack Web API base URL.")
     digest_channel: str = Field("", description="Channel id the daily digest goes to.")
+    alert_channel: str = Field("", description="Channel id where Alertmanager notifications "
+                               "open investigated threads.")
     rate_limit_retries: int = Field(3, description="How often one Web API call is retried "
                                     "after a 429, waiting the Retry-After Slack sends.")
 
@@ -89,6 +91,8 @@ class FeishuSettings(BaseModel):
     long_connection: bool = Field(False, description="Receive events over the long "
                                   "connection instead of HTTP callbacks.")
     digest_chat_id: str = Field("", description="Chat id the daily digest goes to.")
+    alert_chat_id: str = Field("", description="Chat id where Alertmanager notifications "
+                               "open investigated threads.")
     max_clock_skew_s: int = Field(300, description="Callbacks whose X-Lark-Request-Timestamp "
                                   "is further than this from our clock are refused (replays).")
     timeout_s: float = Field(10.0, description="Timeout of one Open API request, seconds.")
