@@ -1,0 +1,1 @@
+"""Local stand-ins for the Slack Web API, the Feishu Open API and a chat handler."""
