@@ -235,7 +235,9 @@ async def _history(tools: targets.ToolCaller, target: targets.Target) -> chat.Ch
     if problem:
         return problem
     lines = [f"rev {r['revision']}{' (current)' if r['current'] else ''}  {r['created']}  "
-             f"{', '.join(r['images'])}  {r['change_cause']}" for r in result["data"]]
+             f"{', '.join(r['images'])}  {r['change_cause']}"
+             + (f"\n    changed: {'; '.join(r['changes'])}" if r.get("changes") else "")
+             for r in result["data"]]
     return chat.ChatReply(kind="card", title=f"Rollout history of {target.name}",
                           text=f"{len(lines)} revisions of {target.ref}",
                           sections=[chat.Section(text="```\n" + "\n".join(lines) + "\n```")])

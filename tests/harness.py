@@ -5,6 +5,7 @@ tests can talk to it turn by turn."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections.abc import Coroutine
 from pathlib import Path
@@ -50,9 +51,24 @@ class RuntimeHarness:
         self.loop = LoopThread()
         self.rt = runtime.Runtime(settings, scenario=scenario, with_prometheus=with_prometheus)
 
-    def __enter__(self) -> RuntimeHarness:
+    async def _lifecycle(self, started: concurrent.futures.Future[None]) -> None:
+        # MCP's in-process session holds an anyio cancel scope that must be entered and
+        # left by the same task, so one task owns the runtime from start to stop.
+        self._stop = asyncio.Event()
         try:
-            self.loop.run(self.rt.__aenter__())
+            async with self.rt:
+                started.set_result(None)
+                await self._stop.wait()
+        except BaseException as exc:
+            if not started.done():
+                started.set_exception(exc)
+            raise
+
+    def __enter__(self) -> RuntimeHarness:
+        started: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._task = asyncio.run_coroutine_threadsafe(self._lifecycle(started), self.loop.loop)
+        try:
+            started.result(180)
         except BaseException:
             self.loop.close()
             raise
@@ -60,7 +76,8 @@ class RuntimeHarness:
 
     def __exit__(self, *exc: object) -> None:
         try:
-            self.loop.run(self.rt.__aexit__(None, None, None))
+            self.loop.loop.call_soon_threadsafe(self._stop.set)
+            self._task.result(60)
         finally:
             self.loop.close()
 

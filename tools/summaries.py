@@ -19,6 +19,7 @@ __all__ = [
     "pod_workload",
     "rollout_history",
     "sort_events",
+    "template_changes",
     "workload_summary",
 ]
 
@@ -225,6 +226,7 @@ def rollout_history(deployment: dict[str, Any],
         containers = rs.get("spec", {}).get("template", {}).get("spec", {}).get(
             "containers") or []
         rows.append({
+            "template": rs.get("spec", {}).get("template", {}),
             "revision": int(revision), "replicaset": meta.get("name"),
             "images": [c.get("image") for c in containers],
             "change_cause": annotations.get("kubernetes.io/change-cause", ""),
@@ -232,4 +234,47 @@ def rollout_history(deployment: dict[str, Any],
             "replicas": rs.get("status", {}).get("replicas", 0) or 0,
             "current": revision == current,
         })
-    return sorted(rows, key=lambda r: r["revision"], reverse=True)
+    rows.sort(key=lambda r: r["revision"], reverse=True)
+    for newer, older in zip(rows, [*rows[1:], None], strict=True):
+        newer["changes"] = template_changes(older["template"], newer["template"]) if older \
+            else []
+    for row in rows:
+        del row["template"]
+    return rows
+
+
+def _containers(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c.get("name", ""): c for c in (template.get("spec") or {}).get("containers") or []}
+
+
+def template_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """What a rollout changed in the pod template, by name only: env values can hold
+    credentials, so values are never repeated."""
+    changes: list[str] = []
+    before, after = _containers(old), _containers(new)
+    for name in sorted(set(before) | set(after)):
+        if name not in after:
+            changes.append(f"container {name} removed")
+            continue
+        if name not in before:
+            changes.append(f"container {name} added")
+            continue
+        a, b = before[name], after[name]
+        if a.get("image") != b.get("image"):
+            changes.append(f"{name}: image {a.get('image')} -> {b.get('image')}")
+        env_a = {e.get("name"): e for e in a.get("env") or []}
+        env_b = {e.get("name"): e for e in b.get("env") or []}
+        for key in sorted(set(env_a) - set(env_b)):
+            changes.append(f"{name}: env {key} removed")
+        for key in sorted(set(env_b) - set(env_a)):
+            changes.append(f"{name}: env {key} added")
+        for key in sorted(set(env_a) & set(env_b)):
+            if env_a[key] != env_b[key]:
+                changes.append(f"{name}: env {key} changed")
+        if (a.get("resources") or {}) != (b.get("resources") or {}):
+            changes.append(f"{name}: resources {a.get('resources') or {}} -> "
+                           f"{b.get('resources') or {}}")
+        for field in ("command", "args", "livenessProbe", "readinessProbe", "envFrom"):
+            if a.get(field) != b.get(field):
+                changes.append(f"{name}: {field} changed")
+    return changes

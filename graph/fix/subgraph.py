@@ -93,7 +93,7 @@ def build_fix(deps: FixDeps) -> Any:
                           decided_at=now)
             await deps.store.save(record)
             await deps.audit.append("auto_approved", **base, diff=record["diff"])
-            return {"outcome": "approved", "replies": _add(state, card.decided_card(record))}
+            return {"outcome": "approved", "replies": list(state.get("replies") or [])}
         if not deps.policy.configured_for(risk, namespace):
             record["approvers_hint"] = (f"No approver is configured for {risk}-risk actions, "
                                         "so nobody can approve this yet (policy settings).")
@@ -159,7 +159,8 @@ def build_fix(deps: FixDeps) -> Any:
         if not complete:
             return {"outcome": "pending",
                     "replies": _add(state, _replacing(card.pending_card(record)))}
-        return {"outcome": "approved", "replies": _add(state, card.decided_card(record))}
+        # The card is updated once, by `execute`, with the outcome of the execution.
+        return {"outcome": "approved", "replies": list(state.get("replies") or [])}
 
     async def execute(state: FixState) -> dict[str, Any]:
         approval_id, action = state["approval_id"], state["action"]

@@ -88,10 +88,11 @@ def _bad_rollout(facts: model.WorkloadFacts, window: collect.Window) -> list[mod
         return []
     if not window.start - 1800 <= created <= window.end:
         return []
-    evidence = [model.Evidence("rollout", f"revision {current['revision']} "
-                               f"({', '.join(current['images'])}) rolled out; before it "
-                               f"revision {previous['revision']} ran "
-                               f"{', '.join(previous['images'])}", _iso(created))]
+    changed = "; ".join(current.get("changes") or []) or (
+        f"{', '.join(previous['images'])} -> {', '.join(current['images'])}")
+    evidence = [model.Evidence("rollout", f"revision {current['revision']} rolled out "
+                               f"({changed}); before it revision {previous['revision']}",
+                               _iso(created))]
     score = 0.0
     errors = error_shift(facts, created)
     if errors and _errors_regressed(errors[1]):

@@ -53,10 +53,11 @@ def rollout_context(facts: model.WorkloadFacts, failing: list[dict[str, Any]]) -
     owners = {_owner(p) for p in failing}
     if owners != {current["replicaset"]}:
         return None, []
+    changed = "; ".join(current.get("changes") or []) or (
+        f"{', '.join(previous['images'])} -> {', '.join(current['images'])}")
     evidence = [model.Evidence("rollout", f"only pods of the new revision {current['revision']} "
-                               f"({', '.join(current['images'])}) fail; revision "
-                               f"{previous['revision']} ran {', '.join(previous['images'])}",
-                               current.get("created") or "")]
+                               f"fail; it changed: {changed}; revision {previous['revision']} "
+                               "ran fine", current.get("created") or "")]
     action = actions.rollback(facts.ref, previous["revision"],
                               f"back to {', '.join(previous['images'])}")
     return action, evidence
