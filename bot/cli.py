@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bot import audit_cli, console, render_text, runtime
+from bot import audit_cli, console, digest_cli, render_text, runtime
 from bot import settings as settings_mod
 from graph import chat, intents, router
 from tools import errors
@@ -105,6 +105,27 @@ def _route(args: argparse.Namespace, settings: settings_mod.Settings) -> int:
     return 0
 
 
+def _replay(args: argparse.Namespace, settings: settings_mod.Settings) -> int:
+    from bot import replay
+
+    return replay.run_replay(args, settings)
+
+
+def _capture(args: argparse.Namespace, settings: settings_mod.Settings) -> int:
+    from bot import backends
+    from tools import capture
+
+    with backends.Backends(settings, scenario=args.scenario) as live:
+        assert live.kube_api is not None
+        out, problems = capture.capture_bundle(live.kube_api, live.prom_api,
+                                               namespace=args.namespace, out=args.out,
+                                               question=args.question, minutes=args.minutes)
+    print(f"bundle written to {out}")
+    for problem in problems:
+        print(f"  not captured: {problem}", file=sys.stderr)
+    return 0
+
+
 def _mcp(args: argparse.Namespace, settings: settings_mod.Settings) -> int:
     from bot import mcp_main
 
@@ -150,6 +171,19 @@ def _parser() -> argparse.ArgumentParser:
     scenario_arg(p)
     p = sub.add_parser("route", help="route messages read from stdin, one a line")
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("digest", help="build the health digest now; post it to the "
+                       "configured digest channels")
+    digest_cli.add_arguments(p)
+    scenario_arg(p)
+    p = sub.add_parser("replay", help="replay an incident bundle and rank its causes")
+    p.add_argument("bundle", help="folder with incident.yaml, cluster.yaml, logs/, metrics.om")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("capture", help="write an incident bundle from the live cluster")
+    p.add_argument("--namespace", "-n", required=True)
+    p.add_argument("--out", required=True, help="folder to write the bundle into")
+    p.add_argument("--minutes", type=int, default=60, help="metric window before now")
+    p.add_argument("--question", default="")
+    scenario_arg(p)
     p = sub.add_parser("audit", help="read the audit log of requests, decisions, executions")
     p.add_argument("--since", default="", help="a duration (24h) or a time (RFC 3339)")
     p.add_argument("--json", action="store_true")
@@ -167,7 +201,8 @@ def _parser() -> argparse.ArgumentParser:
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace, settings_mod.Settings], Any]] = {
     "demo": _demo, "console": _console, "say": _say, "route": _route, "mcp": _mcp,
-    "serve": _serve, "audit": audit_cli.run_audit,
+    "serve": _serve, "audit": audit_cli.run_audit, "replay": _replay, "capture": _capture,
+    "digest": digest_cli.run_digest,
 }
 
 
