@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from graph import chat, targets
+from graph import chat, promql, targets
 from tools import summaries
 
 __all__ = ["QueryKind", "answer_query", "detect_query_kind", "promql_for"]
@@ -64,7 +64,7 @@ def promql_for(metric: str, target: targets.Target) -> str:
         pod_match = f'namespace="{ns}"'
         svc_match = f'namespace="{ns}"'
     else:
-        pod_match = f'namespace="{ns}", pod=~"{re.escape(target.name)}-.*"'
+        pod_match = f'namespace="{ns}", pod=~"{promql.regex_literal(target.name)}-.*"'
         svc_match = f'namespace="{ns}", service="{target.name}"'
     by = "by (service)" if target.kind == "Namespace" else ""
     return {

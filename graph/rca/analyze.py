@@ -19,6 +19,7 @@ __all__ = ["Investigation", "investigate"]
 
 _MAX_DEPTH = 2
 _MAX_DEPENDENCIES = 3
+_MAX_NAMESPACE_WORKLOADS = 15
 _URL_IN_ENV = re.compile(r"(?:[a-z]+://)?(?:[^@/\s]+@)?([a-z0-9][a-z0-9.\-]*[a-z0-9]):(\d{2,5})")
 
 
@@ -241,13 +242,20 @@ async def investigate(tools: targets.ToolCaller, target: targets.Target,
 
 async def _investigate_namespace(tools: targets.ToolCaller, namespace: str,
                                  window: collect.Window, result: Investigation) -> None:
-    """A whole namespace: investigate the workloads that are not healthy."""
+    """A whole namespace: every workload when there are few, else the unhealthy ones and
+    those with recent warnings (a bad rollout leaves replicas "available")."""
     workloads = await tools.call("list_workloads", namespace=namespace)
-    rows = [r for r in workloads.get("data") or [] if not r["healthy"]]
+    rows = list(workloads.get("data") or [])
+    if len(rows) > _MAX_NAMESPACE_WORKLOADS:
+        warned = await tools.call("list_events", namespace=namespace, warnings_only=True,
+                                  limit=300)
+        noisy = {str(e["object"]).partition("/")[2] for e in warned.get("data") or []}
+        rows = [r for r in rows if not r["healthy"] or any(
+            n.startswith(str(r["name"])) for n in noisy)][:_MAX_NAMESPACE_WORKLOADS]
     seen = {f"{r['kind']}/{r['namespace']}/{r['name']}" for r in rows}
     found = await asyncio.gather(*(_investigate_one(
         tools, targets.Target(str(r["kind"]), str(r["namespace"]), str(r["name"])), window, 0,
-        seen, result) for r in rows[:6]))
+        seen, result) for r in rows))
     result.causes = [cause for causes, _ in found for cause in causes]
 
 

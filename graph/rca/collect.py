@@ -9,11 +9,10 @@ the detectors need. What cannot be read is recorded in `missing`, never guessed.
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass
 from typing import Any
 
-from graph import targets
+from graph import promql, targets
 from graph.rca import model
 
 __all__ = ["Window", "collect_workload", "metric_queries", "pod_regex"]
@@ -37,7 +36,7 @@ class Window:
 
 def pod_regex(kind: str, name: str) -> str:
     """Pods of a workload by name, including those of earlier ReplicaSets."""
-    escaped = re.escape(name)
+    escaped = promql.regex_literal(name)
     if kind == "StatefulSet":
         return f"{escaped}-[0-9]+"
     if kind == "Pod":

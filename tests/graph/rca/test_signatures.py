@@ -30,3 +30,10 @@ def test_oom_database_exhaustion_and_plain_errors() -> None:
     assert kinds("FATAL: sorry, too many connections for role app")[0][0] == "db_exhausted"
     assert kinds("ERROR something else broke")[0][0] == "exception"
     assert kinds("INFO all good\nGET /healthz 200") == []
+
+
+def test_promql_regex_literal_keeps_dashes_and_escapes_dots() -> None:
+    from graph import promql
+
+    assert promql.regex_literal("checkout-api") == "checkout-api"
+    assert promql.regex_literal("a.b") == "a\\\\.b"
