@@ -22,4 +22,5 @@ if [[ ! -x .venv/bin/python ]]; then
   python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[${extras}]"
-echo "opsbot is installed in .venv ($(.venv/bin/opsbot --help >/dev/null && echo ok))"
+.venv/bin/opsbot --help >/dev/null
+echo "opsbot is installed in .venv"
