@@ -19,7 +19,7 @@ from typing import Any
 from redis import asyncio as aioredis
 
 from bot import alertmanager, outbound
-from graph import chat, targets
+from graph import chat, digest_history, targets
 from graph.rca import card as rca_card
 
 __all__ = ["AlertService", "target_from_labels"]
@@ -61,6 +61,7 @@ class AlertService:
         self._interval = group_interval_s
         self._clock = clock
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._history = digest_history.AlertHistory(redis)
 
     def accept(self, payload: alertmanager.AlertPayload) -> None:
         """Take the notification now; investigate in the background."""
@@ -83,6 +84,7 @@ class AlertService:
 
     async def process(self, payload: alertmanager.AlertPayload) -> list[chat.ChatReply]:
         """Handle one notification; returns what was posted (for the console and tests)."""
+        await self._record(payload)
         key = self._key(payload)
         raw = await self._redis.get(key)
         state: dict[str, Any] = json.loads(raw) if raw else {}
@@ -108,6 +110,17 @@ class AlertService:
         await self._post(state, replies[0], name, *replies[1:])
         await self._redis.set(key, json.dumps(state), ex=_STATE_TTL_S)
         return replies
+
+    async def _record(self, payload: alertmanager.AlertPayload) -> None:
+        """Every notification goes to the alert history the daily digest counts."""
+        alerts = [{"status": a.status, "labels": {**payload.common_labels, **a.labels},
+                   "fingerprint": a.fingerprint, "starts_at": a.starts_at.isoformat()}
+                  for a in payload.alerts]
+        try:
+            await self._history.record(payload.status, payload.group_key, alerts,
+                                       at=self._clock())
+        except (aioredis.RedisError, OSError) as exc:  # the investigation matters more
+            log.warning("alert %s not recorded for the digest: %s", payload.group_key, exc)
 
     async def _investigate(self, payload: alertmanager.AlertPayload,
                            name: str) -> list[chat.ChatReply]:

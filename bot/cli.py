@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bot import audit_cli, console, digest_cli, render_text, runtime
+from bot import audit_cli, console, digest_cli, forecast_cli, render_text, runtime
 from bot import settings as settings_mod
 from graph import chat, intents, router
 from tools import errors
@@ -175,6 +175,11 @@ def _parser() -> argparse.ArgumentParser:
                        "configured digest channels")
     digest_cli.add_arguments(p)
     scenario_arg(p)
+    p = sub.add_parser("forecast", help="forecast the points after a timestamp,value CSV")
+    p.add_argument("--csv", required=True, help="timestamp,value rows (ISO 8601 or epoch)")
+    p.add_argument("--horizon", type=int, required=True, help="points to forecast")
+    p.add_argument("--interval", type=float, default=0.9, help="central interval (0.9)")
+    p.add_argument("--json", action="store_true")
     p = sub.add_parser("replay", help="replay an incident bundle and rank its causes")
     p.add_argument("bundle", help="folder with incident.yaml, cluster.yaml, logs/, metrics.om")
     p.add_argument("--json", action="store_true")
@@ -202,7 +207,7 @@ def _parser() -> argparse.ArgumentParser:
 _COMMANDS: dict[str, Callable[[argparse.Namespace, settings_mod.Settings], Any]] = {
     "demo": _demo, "console": _console, "say": _say, "route": _route, "mcp": _mcp,
     "serve": _serve, "audit": audit_cli.run_audit, "replay": _replay, "capture": _capture,
-    "digest": digest_cli.run_digest,
+    "digest": digest_cli.run_digest, "forecast": forecast_cli.run_forecast,
 }
 
 

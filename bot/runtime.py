@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langgraph.checkpoint.redis.aio import AsyncRedisSaver
 from redis import asyncio as aioredis
@@ -23,13 +23,16 @@ from bot import alertmanager, outbound
 from bot import alerts as alerts_mod
 from bot import backends as backends_mod
 from bot import settings as settings_mod
-from graph import chat, intents, rca, routes, supervisor, targets
+from graph import chat, digest, digest_history, intents, rca, routes, supervisor, targets
 from graph.fix import audit as fix_audit
 from graph.fix import flow as fix_flow
 from graph.fix import policy as fix_policy
 from graph.fix import store as fix_store
 from graph.fix import subgraph as fix_subgraph
 from tools import errors, server, session
+
+if TYPE_CHECKING:
+    from graph.llm import features as llm_features
 
 __all__ = ["Runtime", "TurnResult"]
 
@@ -60,6 +63,8 @@ class Runtime:
         self.redis: aioredis.Redis | None = None
         self.fix: fix_flow.FixFlow | None = None
         self.alerts: alerts_mod.AlertService | None = None
+        self.digest: digest.DigestDeps | None = None
+        self.llm: llm_features.LLMFeatures | None = None
         # Platforms register their posters here (opsbot serve, the console).
         self.outbound = outbound.Outbound()
 
@@ -82,12 +87,17 @@ class Runtime:
         self.redis_url = self.settings.redis.url or self._start_redis(state / "redis")
         self.backends = self._stack.enter_context(backends_mod.Backends(
             self.settings, scenario=self.scenario, with_prometheus=self._with_prometheus))
+        tool_server = None
         if self.settings.mcp.url:
             self.tools = session.ToolSession(url=self.settings.mcp.url)
         else:
-            self.tools = session.ToolSession(server=server.build_server(
-                self.backends.read_tools(), writer=self.backends.write_tools()))
+            tool_server = server.build_server(self.backends.read_tools(),
+                                              writer=self.backends.write_tools())
+            self.tools = session.ToolSession(server=tool_server)
         await self._stack.enter_async_context(self.tools)
+        self.llm = self._start_llm(tool_server)
+        if self.llm is not None:
+            self._stack.push_async_callback(self.llm.client.aclose)
         self.redis = aioredis.Redis.from_url(self.redis_url)
         self._stack.push_async_callback(self.redis.aclose)
         saver = AsyncRedisSaver(redis_url=self.redis_url)
@@ -97,7 +107,8 @@ class Runtime:
         except Exception as exc:  # the saver raises plain redis errors
             raise errors.BackendUnavailable("redis", f"{self.redis_url}: {exc}") from exc
         self._stack.push_async_callback(saver.__aexit__, None, None, None)
-        rca_deps = rca.RcaDeps(tools=self.tools)
+        rca_deps = rca.RcaDeps(tools=self.tools,
+                               narrator=self.llm.rca_narrator if self.llm else None)
         self.fix = fix_flow.FixFlow(fix_subgraph.FixDeps(
             tools=self.tools, store=fix_store.ApprovalStore(self.redis),
             audit=fix_audit.Audit(self.redis), policy=self._policy(), checkpointer=saver,
@@ -105,8 +116,21 @@ class Runtime:
         deps = supervisor.SupervisorDeps(tools=self.tools,
                                          classifier=intents.IntentClassifier.load_default(),
                                          checkpointer=saver)
+        if self.llm is not None:
+            deps.fallback_router = self.llm.fallback_router
+            deps.fallback_below = self.settings.llm.route_below
+            deps.query_agent = self.llm.query_agent
         deps.handlers["rca"] = routes.rca_handler(rca_deps)
+        deps.handlers["predict"] = routes.predict_handler(self.tools,
+                                                          self.settings.state_path / "charts")
         deps.handlers.update(routes.fix_handlers(self.fix))
+        self.digest = digest.DigestDeps(
+            tools=self.tools, alerts=digest_history.AlertHistory(self.redis),
+            numbers=digest_history.DailyNumbers(self.redis), store=self.fix.deps.store,
+            audit=self.fix.deps.audit, timezone=self.settings.digest.timezone,
+            chart_dir=state / "charts" if self.settings.digest.chart else None,
+            services=self.settings.digest.services)
+        deps.handlers["digest"] = digest.digest_handler(self.digest)
         self.graph = supervisor.build_supervisor(deps)
 
         async def alert_rca(target: targets.Target, question: str,
@@ -117,6 +141,24 @@ class Runtime:
         self.alerts = alerts_mod.AlertService(self.redis, targets.TargetResolver(self.tools),
                                               alert_rca, self.outbound)
         self._stack.push_async_callback(self.alerts.drain)
+
+    def _start_llm(self, tool_server: Any) -> llm_features.LLMFeatures | None:
+        """LLM mode, only when an endpoint and a model are configured; the model gets the
+        read tools listed by the same MCP server the graph calls."""
+        llm = self.settings.llm
+        if not llm.enabled or self.tools is None:
+            return None
+        # Imported here so that offline runs never load the model client.
+        from graph.llm import agent, catalog, features
+        from graph.llm import client as llm_client
+
+        lister = (catalog.url_lister(self.settings.mcp.url) if tool_server is None
+                  else catalog.fastmcp_lister(tool_server))
+        limits = agent.AgentLimits(max_steps=llm.agent_max_steps,
+                                   tool_output_chars=llm.tool_output_chars,
+                                   history_tokens=llm.history_tokens)
+        return features.build_features(llm_client.LLMConfig.from_settings(llm), self.tools,
+                                       lister, limits=limits)
 
     def _policy(self) -> fix_policy.Policy:
         policy = self.settings.policy
@@ -150,6 +192,8 @@ class Runtime:
             *(self.backends.describe() if self.backends else []),
             "tools       " + (f"MCP over HTTP at {self.settings.mcp.url}"
                               if self.settings.mcp.url else "MCP server in-process"),
+            "llm         " + (f"{self.settings.llm.model} at {self.settings.llm.base_url}"
+                              if self.llm else "none (offline classifier and answers)"),
         ]
 
     async def handle(self, request: chat.ChatRequest) -> TurnResult:

@@ -33,6 +33,7 @@ from bot import (
     feishu_longconn,
     outbound,
     protocols,
+    scheduler,
     slack_app,
 )
 from bot import metrics as metrics_mod
@@ -168,6 +169,9 @@ def build_app(settings: settings_mod.Settings, handler: protocols.ChatHandler, *
             longconn = feishu_longconn.LongConnection(
                 fs, feishu.dispatch, card_answer_s=settings.serve.card_answer_s)
 
+    # Scheduled digests need the platforms' posters, so they are set up after them.
+    digests = scheduler.from_handler(settings, handler, out)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
@@ -175,9 +179,13 @@ def build_app(settings: settings_mod.Settings, handler: protocols.ChatHandler, *
                 await slack.start()
             if longconn is not None:
                 longconn.start()
+            if digests is not None:
+                digests.start()
             log.info("opsbot serve: %s", ", ".join(r.path for r in routes))
             yield
         finally:
+            if digests is not None:
+                await digests.stop()
             if slack is not None:
                 await slack.stop()
             if longconn is not None:
@@ -191,6 +199,7 @@ def build_app(settings: settings_mod.Settings, handler: protocols.ChatHandler, *
     app.state.metrics = metrics
     app.state.background = background
     app.state.platforms = platforms
+    app.state.digests = digests
     return app
 
 

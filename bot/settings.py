@@ -10,10 +10,12 @@ sandbox default".
 from __future__ import annotations
 
 import os
+import re
+import zoneinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,6 +24,8 @@ from pydantic_settings import (
 )
 
 __all__ = [
+    "DigestSchedule",
+    "DigestSettings",
     "FeishuSettings",
     "KubernetesSettings",
     "LLMSettings",
@@ -67,6 +71,36 @@ class LLMSettings(BaseModel):
     embeddings_model: str = Field("", description="Embeddings model; empty uses the offline "
                                   "embedder.")
     timeout_s: float = Field(30.0, description="Timeout of one model call, seconds.")
+    max_retries: int = Field(1, ge=0, description="Retries of a model call after a timeout, "
+                             "connection error, 429 or 5xx, with exponential backoff.")
+    retry_backoff_s: float = Field(0.5, ge=0, description="Wait before the first retry, "
+                                   "seconds; doubled for each further retry.")
+    temperature: float = Field(0.0, ge=0, description="Sampling temperature; 0 keeps answers "
+                               "repeatable.")
+    max_output_tokens: int = Field(800, ge=16, description="Longest answer of one model "
+                                   "call, tokens.")
+    request_token_budget: int = Field(16000, ge=256, description="Tokens one chat request "
+                                      "may spend over all its model calls (input and "
+                                      "output); the tool loop answers with what it has when "
+                                      "the next call would exceed it.")
+    breaker_failures: int = Field(3, ge=1, description="Consecutive failed model calls that "
+                                  "open the circuit: calls then fail at once and every "
+                                  "feature answers offline.")
+    breaker_reset_s: float = Field(60.0, ge=0, description="Seconds the circuit stays open "
+                                   "before one trial call is let through.")
+    route_below: float = Field(0.6, ge=0, le=1, description="The model routes a message "
+                               "when the offline classifier's confidence is below this.")
+    agent_max_steps: int = Field(5, ge=1, description="Rounds of read-only tool calls the "
+                                 "model may make for one question.")
+    tool_output_chars: int = Field(3000, ge=200, description="Characters of one tool result "
+                                   "shown to the model (head and tail are kept).")
+    history_tokens: int = Field(600, ge=0, description="Tokens of the chat thread's recent "
+                                "turns given to the model as context.")
+
+    @property
+    def enabled(self) -> bool:
+        """LLM mode is on when both an endpoint and a model are configured."""
+        return bool(self.base_url and self.model)
 
 
 class SlackSettings(BaseModel):
@@ -140,6 +174,113 @@ class McpSettings(BaseModel):
                      "server; empty runs the tools in-process.")
 
 
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DAY_ALIASES = {"daily": "mon-sun", "every day": "mon-sun", "*": "mon-sun",
+                "weekdays": "mon-fri", "weekends": "sat,sun"}
+_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def _day(token: str) -> str:
+    name = token.strip().lower()
+    for day in _DAYS:
+        # "mon" and "monday" both name Monday; numbers are refused on purpose because
+        # cron counts Sunday as 0 and APScheduler counts Monday as 0.
+        if name == day or (len(name) > 3 and name.startswith(day) and name.endswith("day")):
+            return day
+    raise ValueError(f"unknown day {token.strip()!r}: use mon, tue, wed, thu, fri, sat, sun, "
+                     "ranges such as mon-fri, or daily / weekdays / weekends")
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown IANA time zone {value!r} (e.g. Asia/Shanghai, "
+                         "Europe/Berlin, UTC)") from exc
+    return value
+
+
+class DigestSchedule(BaseModel):
+    """One channel's daily digest: where it goes, and when in the channel's own time."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    platform: Literal["slack", "feishu", "console"] = Field(
+        description="Chat platform of the channel; console prints the digest.")
+    channel: str = Field(min_length=1, description="Slack channel id or Feishu chat id.")
+    time: str = Field("09:00", description="Local time of day, HH:MM (24 h).")
+    timezone: str = Field("UTC", description="IANA time zone of `time`, e.g. Asia/Shanghai; "
+                          "daylight saving time is followed.")
+    days: str = Field("mon-fri", description="Days to post: mon..sun, ranges and lists "
+                      "(mon-fri, mon,wed,fri), or daily / weekdays / weekends.")
+    namespace: str = Field("", description="Limit the digest to one namespace; empty covers "
+                           "every namespace opsbot can see.")
+
+    @field_validator("time")
+    @classmethod
+    def _valid_time(cls, value: str) -> str:
+        match = _CLOCK.match(value.strip())
+        if not match:
+            raise ValueError(f"time must be HH:MM (24 h), got {value!r}")
+        return f"{int(match.group(1)):02d}:{match.group(2)}"
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_timezone(cls, value: str) -> str:
+        return _check_timezone(value.strip())
+
+    @field_validator("days")
+    @classmethod
+    def _valid_days(cls, value: str) -> str:
+        text = _DAY_ALIASES.get(value.strip().lower(), value)
+        parts = []
+        for item in text.split(","):
+            first, dash, last = item.partition("-")
+            parts.append(f"{_day(first)}-{_day(last)}" if dash else _day(first))
+        return ",".join(parts)
+
+    @property
+    def hour(self) -> int:
+        return int(self.time[:2])
+
+    @property
+    def minute(self) -> int:
+        return int(self.time[3:])
+
+    @property
+    def label(self) -> str:
+        """How logs and errors name the schedule."""
+        return f"{self.platform}:{self.channel} at {self.time} {self.timezone} ({self.days})"
+
+
+class DigestSettings(BaseModel):
+    """The daily health digest and when it is posted."""
+
+    schedules: list[DigestSchedule] = Field(
+        default_factory=list,
+        description="JSON list of {platform, channel, time, timezone, days, namespace}. "
+        "Channels named only by SLACK_DIGEST_CHANNEL or FEISHU_DIGEST_CHAT_ID are posted at "
+        "09:00 UTC on weekdays.")
+    grace_hours: float = Field(6.0, ge=0, description="A digest missed while opsbot was not "
+                               "running is posted late, once, if opsbot is back within this "
+                               "many hours of the scheduled time.")
+    scheduler: bool = Field(True, description="Post scheduled digests from `opsbot serve`; "
+                            "turn off when the Kubernetes CronJob (`opsbot digest --once`) "
+                            "posts them instead.")
+    timezone: str = Field("UTC", description="Time zone of the day boundary for `/digest` in "
+                          "chat and `opsbot digest` without a scheduled channel.")
+    services: list[str] = Field(default_factory=list, description="Key services to forecast "
+                                "(namespace/service or service); empty takes the three "
+                                "busiest.")
+    chart: bool = Field(True, description="Attach a chart (restarts per namespace or 5xx "
+                        "ratio per service over 24 h) when something is flagged.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_timezone(cls, value: str) -> str:
+        return _check_timezone(value.strip())
+
+
 def _yaml_file() -> str | None:
     path = os.environ.get("OPSBOT_CONFIG", "")
     return path or None
@@ -169,6 +310,7 @@ class Settings(BaseSettings):
     policy: PolicySettings = Field(default_factory=PolicySettings)
     mcp: McpSettings = Field(default_factory=McpSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
+    digest: DigestSettings = Field(default_factory=DigestSettings)
 
     @classmethod
     def settings_customise_sources(

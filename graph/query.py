@@ -68,12 +68,12 @@ def promql_for(metric: str, target: targets.Target) -> str:
         svc_match = f'namespace="{ns}", service="{target.name}"'
     by = "by (service)" if target.kind == "Namespace" else ""
     return {
-        "error_rate": f'sum {by} (rate(http_requests_total{{{svc_match}, code=~"5.."}}[5m])) '
-                      f'/ sum {by} (rate(http_requests_total{{{svc_match}}}[5m]))',
+        "error_rate": f'sum {by} (rate(http_requests_total{{{svc_match}, code=~"5.."}}[10m])) '
+                      f'/ sum {by} (rate(http_requests_total{{{svc_match}}}[10m]))',
         "latency": f"histogram_quantile(0.99, sum by (le) (rate("
-                   f"http_request_duration_seconds_bucket{{{svc_match}}}[5m])))",
-        "qps": f"sum {by} (rate(http_requests_total{{{svc_match}}}[5m]))",
-        "cpu": f"sum by (pod) (rate(container_cpu_usage_seconds_total{{{pod_match}}}[5m]))",
+                   f"http_request_duration_seconds_bucket{{{svc_match}}}[10m])))",
+        "qps": f"sum {by} (rate(http_requests_total{{{svc_match}}}[10m]))",
+        "cpu": f"sum by (pod) (rate(container_cpu_usage_seconds_total{{{pod_match}}}[10m]))",
         "memory": f"sum by (pod) (container_memory_working_set_bytes{{{pod_match}}})",
         "restarts": f"sum by (pod) (kube_pod_container_status_restarts_total{{{pod_match}}})",
     }[metric]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from graph import chat, rca, supervisor, targets
+from graph import chat, predict, rca, supervisor, targets
 from graph.fix import flow as fix_flow
 from graph.rca import card
 
-__all__ = ["fix_handlers", "rca_handler"]
+__all__ = ["fix_handlers", "predict_handler", "rca_handler"]
 
 
 def rca_handler(deps: rca.RcaDeps) -> supervisor.Handler:
@@ -72,3 +73,14 @@ def fix_handlers(flow: fix_flow.FixFlow) -> dict[str, supervisor.Handler]:
         return await flow.feedback("bad" if negative else "good", user=request.user)
 
     return {"fix": fix, "decision": decision, "propose": propose, "feedback": feedback}
+
+
+def predict_handler(tools: targets.ToolCaller, chart_dir: Path) -> supervisor.Handler:
+    async def handle(state: supervisor.SupervisorState,
+                     target: targets.Target | None) -> list[chat.ChatReply]:
+        if target is None:
+            return [chat.ChatReply(kind="question", text="Which workload should I forecast? "
+                                   "e.g. `/predict orders` or `/predict orders memory 48h`")]
+        request = chat.ChatRequest.model_validate(state["request"])
+        return [await predict.predict_reply(tools, target, request.text, chart_dir=chart_dir)]
+    return handle

@@ -19,6 +19,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 
 from graph import chat, help, intents, query, router, targets
+from graph.llm import memory, redact
 
 __all__ = ["ROUTES", "Handler", "SupervisorDeps", "SupervisorState", "build_supervisor",
            "run_turn"]
@@ -42,9 +43,17 @@ class SupervisorState(TypedDict, total=False):
     target: dict[str, str] | None
     last_target: dict[str, str] | None
     replies: list[dict[str, Any]]
+    # The last few exchanges, redacted and cut (LLM mode only): the model's context.
+    history: list[dict[str, str]]
 
 
 Handler = Callable[[SupervisorState, targets.Target | None], Awaitable[list[chat.ChatReply]]]
+
+
+FallbackRouter = Callable[[str, router.Route], Awaitable[router.Route | None]]
+# (text, target, namespace, recent history) -> an answer, or None for the fixed lookups.
+QueryAgent = Callable[[str, targets.Target | None, str | None, list[dict[str, str]]],
+                      Awaitable[chat.ChatReply | None]]
 
 
 @dataclass
@@ -53,6 +62,10 @@ class SupervisorDeps:
     classifier: intents.IntentClassifier
     checkpointer: BaseCheckpointSaver[Any] | None = None
     handlers: dict[str, Handler] = field(default_factory=dict)
+    # Optional model hooks (LLM mode); None keeps everything offline.
+    fallback_router: FallbackRouter | None = None
+    fallback_below: float = 0.6
+    query_agent: QueryAgent | None = None
 
 
 _COMING = {
@@ -66,7 +79,8 @@ _COMING = {
 
 
 def _replies(*items: chat.ChatReply) -> dict[str, Any]:
-    return {"replies": [r.model_dump() for r in items]}
+    # Every reply leaves through here: the one place that keeps secrets out of the chat.
+    return {"replies": [redact.redact_reply(r).model_dump() for r in items]}
 
 
 def build_supervisor(deps: SupervisorDeps) -> Any:
@@ -85,6 +99,12 @@ def build_supervisor(deps: SupervisorDeps) -> Any:
         if typed:
             return typed
         decided = router.route_message(request.text, deps.classifier)
+        if (deps.fallback_router is not None and decided.source == "classifier"
+                and decided.confidence < deps.fallback_below):
+            # An unsure classifier may ask the model; any failure keeps the offline route.
+            better = await deps.fallback_router(request.text, decided)
+            if better is not None:
+                decided = better
         return {"route": decided.route, "args": decided.args,
                 "confidence": decided.confidence, "phrase": decided.target,
                 "namespace": decided.namespace, "target": None}
@@ -129,6 +149,13 @@ def build_supervisor(deps: SupervisorDeps) -> Any:
             return _replies(help.help_reply(unknown_command=unknown if unknown.startswith(
                 "/") else ""))
         if route == "query":
+            if deps.query_agent is not None:
+                # The agent takes the questions the fixed lookups cannot answer in one call
+                # (it decides which); None means the fixed lookups answer.
+                answered = await deps.query_agent(text, target, state.get("namespace"),
+                                                  state.get("history") or [])
+                if answered is not None:
+                    return _replies(answered)
             return _replies(await query.answer_query(deps.tools, text, target,
                                                      state.get("namespace")))
         what = _COMING.get(route, route)
@@ -136,13 +163,22 @@ def build_supervisor(deps: SupervisorDeps) -> Any:
             text=f"That looks like a request for {what}, which this opsbot can't do yet. "
                  "I can look things up live (pods, logs, events, metrics) — try `/opsbot help`."))
 
+    async def remembering_dispatch_node(state: SupervisorState) -> dict[str, Any]:
+        update = await dispatch_node(state)
+        if deps.query_agent is not None and update.get("replies"):
+            # Only LLM mode needs memory; offline checkpoints stay as small as before.
+            text = chat.ChatRequest.model_validate(state["request"]).text
+            update["history"] = memory.remember(state.get("history"), text,
+                                                str(update["replies"][0].get("text", "")))
+        return update
+
     def after_resolve(state: SupervisorState) -> str:
         return END if state.get("route") == "error" else "dispatch"
 
     builder = StateGraph(SupervisorState)
     builder.add_node("route", route_node)
     builder.add_node("resolve", resolve_node)
-    builder.add_node("dispatch", dispatch_node)
+    builder.add_node("dispatch", remembering_dispatch_node)
     builder.add_edge(START, "route")
     builder.add_edge("route", "resolve")
     builder.add_conditional_edges("resolve", after_resolve, ["dispatch", END])

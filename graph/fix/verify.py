@@ -35,7 +35,7 @@ def _rollout_done(obj: dict[str, Any]) -> tuple[bool, str]:
 
 async def _error_ratio(tools: targets.ToolCaller, target: targets.Target) -> float | None:
     result = await tools.call("prom_query", query=query.promql_for("error_rate", target).replace(
-        "[5m]", "[1m]"))
+        "[10m]", "[1m]"))
     if result.get("status") != "ok" or not result["data"]:
         return None
     value = result["data"][0]["value"]
