@@ -18,6 +18,7 @@ from typing import Any
 from bot import audit_cli, console, digest_cli, forecast_cli, render_text, runtime
 from bot import settings as settings_mod
 from graph import chat, intents, router
+from knowledge import cli as kb_cli
 from tools import errors
 
 __all__ = ["main"]
@@ -175,6 +176,7 @@ def _parser() -> argparse.ArgumentParser:
                        "configured digest channels")
     digest_cli.add_arguments(p)
     scenario_arg(p)
+    kb_cli.add_parser(sub)
     p = sub.add_parser("forecast", help="forecast the points after a timestamp,value CSV")
     p.add_argument("--csv", required=True, help="timestamp,value rows (ISO 8601 or epoch)")
     p.add_argument("--horizon", type=int, required=True, help="points to forecast")
@@ -208,6 +210,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, settings_mod.Settings], Any]]
     "demo": _demo, "console": _console, "say": _say, "route": _route, "mcp": _mcp,
     "serve": _serve, "audit": audit_cli.run_audit, "replay": _replay, "capture": _capture,
     "digest": digest_cli.run_digest, "forecast": forecast_cli.run_forecast,
+    "kb": kb_cli.run_kb,
 }
 
 

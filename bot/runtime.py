@@ -29,6 +29,9 @@ from graph.fix import flow as fix_flow
 from graph.fix import policy as fix_policy
 from graph.fix import store as fix_store
 from graph.fix import subgraph as fix_subgraph
+from knowledge import embedders as kb_embedders
+from knowledge import incidents as kb_incidents
+from knowledge import service as kb_service
 from tools import errors, server, session
 
 if TYPE_CHECKING:
@@ -62,6 +65,7 @@ class Runtime:
         self.graph: Any = None
         self.redis: aioredis.Redis | None = None
         self.fix: fix_flow.FixFlow | None = None
+        self.knowledge: kb_service.KnowledgeBase | None = None
         self.alerts: alerts_mod.AlertService | None = None
         self.digest: digest.DigestDeps | None = None
         self.llm: llm_features.LLMFeatures | None = None
@@ -107,12 +111,15 @@ class Runtime:
         except Exception as exc:  # the saver raises plain redis errors
             raise errors.BackendUnavailable("redis", f"{self.redis_url}: {exc}") from exc
         self._stack.push_async_callback(saver.__aexit__, None, None, None)
+        self.knowledge = await self._start_knowledge()
         rca_deps = rca.RcaDeps(tools=self.tools,
-                               narrator=self.llm.rca_narrator if self.llm else None)
+                               narrator=self.llm.rca_narrator if self.llm else None,
+                               similar=self._similar_incidents)
         self.fix = fix_flow.FixFlow(fix_subgraph.FixDeps(
             tools=self.tools, store=fix_store.ApprovalStore(self.redis),
             audit=fix_audit.Audit(self.redis), policy=self._policy(), checkpointer=saver,
-            ttl_s=self.settings.policy.approval_ttl_minutes * 60.0), rca_deps)
+            ttl_s=self.settings.policy.approval_ttl_minutes * 60.0,
+            on_resolved=self.knowledge.on_remediation_resolved), rca_deps)
         deps = supervisor.SupervisorDeps(tools=self.tools,
                                          classifier=intents.IntentClassifier.load_default(),
                                          checkpointer=saver)
@@ -121,6 +128,7 @@ class Runtime:
             deps.fallback_below = self.settings.llm.route_below
             deps.query_agent = self.llm.query_agent
         deps.handlers["rca"] = routes.rca_handler(rca_deps)
+        deps.handlers["ask"] = routes.ask_handler(self.knowledge)
         deps.handlers["predict"] = routes.predict_handler(self.tools,
                                                           self.settings.state_path / "charts")
         deps.handlers.update(routes.fix_handlers(self.fix))
@@ -141,6 +149,23 @@ class Runtime:
         self.alerts = alerts_mod.AlertService(self.redis, targets.TargetResolver(self.tools),
                                               alert_rca, self.outbound)
         self._stack.push_async_callback(self.alerts.drain)
+
+    async def _start_knowledge(self) -> kb_service.KnowledgeBase:
+        """The runbook and incident index; the shipped runbooks are indexed on first use."""
+        knowledge = kb_service.KnowledgeBase(
+            self.redis_url, kb_embedders.from_settings(self.settings.llm),
+            llm_answer=self.llm.ask_answerer if self.llm else None)
+        self._stack.callback(knowledge.close)
+        await asyncio.to_thread(knowledge.ensure_default_corpus)
+        return knowledge
+
+    async def _similar_incidents(self, text: str) -> list[str]:
+        assert self.knowledge is not None
+        found = await asyncio.to_thread(self.knowledge.similar_incidents, text, 3,
+                                        min_similarity=0.35)
+        section = kb_incidents.incident_section(found)
+        return [line.removeprefix("• ") for line in section.text.splitlines()] if section \
+            else []
 
     def _start_llm(self, tool_server: Any) -> llm_features.LLMFeatures | None:
         """LLM mode, only when an endpoint and a model are configured; the model gets the

@@ -59,7 +59,8 @@ class KubernetesSettings(BaseModel):
     sandbox_scenario: str = Field("crashloop", description="Scenario the sandbox cluster "
                                   "starts with when no real cluster is configured.")
     namespaces: list[str] = Field(default_factory=list, description="Namespaces opsbot may "
-                                  "read and change; empty means all but kube-system.")
+                                  "read; empty means all. Changes are limited by "
+                                  "POLICY_NAMESPACES.")
     timeout_s: float = Field(10.0, description="Timeout of one Kubernetes API request, seconds.")
 
 

@@ -8,8 +8,10 @@ from pathlib import Path
 from graph import chat, predict, rca, supervisor, targets
 from graph.fix import flow as fix_flow
 from graph.rca import card
+from knowledge import service as kb_service
+from tools import errors
 
-__all__ = ["fix_handlers", "predict_handler", "rca_handler"]
+__all__ = ["ask_handler", "fix_handlers", "predict_handler", "rca_handler"]
 
 
 def rca_handler(deps: rca.RcaDeps) -> supervisor.Handler:
@@ -83,4 +85,17 @@ def predict_handler(tools: targets.ToolCaller, chart_dir: Path) -> supervisor.Ha
                                    "e.g. `/predict orders` or `/predict orders memory 48h`")]
         request = chat.ChatRequest.model_validate(state["request"])
         return [await predict.predict_reply(tools, target, request.text, chart_dir=chart_dir)]
+    return handle
+
+
+def ask_handler(knowledge: kb_service.KnowledgeBase) -> supervisor.Handler:
+    async def handle(state: supervisor.SupervisorState,
+                     target: targets.Target | None) -> list[chat.ChatReply]:
+        request = chat.ChatRequest.model_validate(state["request"])
+        question = state.get("args") or request.text
+        try:
+            return [await knowledge.aanswer(question)]
+        except errors.BackendUnavailable as exc:
+            return [chat.ChatReply(kind="error", text=f"I can't search the runbooks right "
+                                   f"now: {exc}")]
     return handle

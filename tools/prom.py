@@ -8,6 +8,7 @@ from typing import Any
 
 import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+from urllib3.util.retry import Retry
 
 from tools import errors
 
@@ -72,7 +73,10 @@ class PromApi:
     def __init__(self, url: str, *, timeout_s: float = 10.0) -> None:
         self.url = url.rstrip("/")
         self._timeout = timeout_s
-        self._client = PrometheusConnect(url=self.url, disable_ssl=True,
+        # One quick retry: the library's default backs off for seconds per request, and
+        # a down Prometheus should be reported, not waited for.
+        retry = Retry(total=1, backoff_factor=0.1, status_forcelist=(502, 503, 504))
+        self._client = PrometheusConnect(url=self.url, disable_ssl=True, retry=retry,
                                          timeout=math.ceil(timeout_s))
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:

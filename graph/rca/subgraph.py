@@ -12,6 +12,7 @@ from langgraph.graph import END, START, StateGraph
 
 from graph import targets
 from graph.rca import analyze, window
+from tools import errors
 
 __all__ = ["RcaDeps", "RcaState", "build_rca", "run_rca"]
 
@@ -23,6 +24,8 @@ class RcaDeps:
     tools: targets.ToolCaller
     clock: Callable[[], float] = time.time
     narrator: Narrator | None = None
+    # Past incidents like this one ("seen before: ... fixed by ..."), from incident memory.
+    similar: Callable[[str], Awaitable[list[str]]] | None = None
 
 
 class RcaState(TypedDict, total=False):
@@ -41,12 +44,20 @@ def build_rca(deps: RcaDeps) -> Any:
                                        started_at=state.get("started_at", ""))
         target = targets.Target.from_dict(state["target"])
         found = await analyze.investigate(deps.tools, target, span)
-        return {"result": {
+        result: dict[str, Any] = {
             "causes": [c.to_dict() for c in found.causes],
             "took_s": round(time.perf_counter() - began, 3),
             "checked": found.checked, "missing": sorted(set(found.missing)),
             "window": {"start": span.start, "end": span.end},
-        }}
+        }
+        if deps.similar is not None and found.causes:
+            top = found.causes[0]
+            try:
+                result["similar"] = await deps.similar(
+                    f"{top.kind} {top.resource} {top.summary}")
+            except errors.OpsbotError as exc:
+                result["missing"].append(f"incident memory: {exc}")
+        return {"result": result}
 
     async def narrate_node(state: RcaState) -> dict[str, Any]:
         if deps.narrator is None or not state["result"]["causes"]:

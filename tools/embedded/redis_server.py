@@ -47,6 +47,7 @@ class EmbeddedRedis:
         self.start_timeout = start_timeout
         self._port = port
         self._process: processes.ManagedProcess | None = None
+        self._borrowed = False
 
     @property
     def url(self) -> str:
@@ -74,7 +75,9 @@ class EmbeddedRedis:
         not installed and :class:`tools.errors.BackendUnavailable` when the server does
         not come up (the message carries the end of its log).
         """
-        if self.running:
+        if self.running or self._borrowed:
+            return self.url
+        if self._borrow():
             return self.url
         server, redisearch, rejson = binaries.find_redis_binaries()
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -103,8 +106,37 @@ class EmbeddedRedis:
         self._process.wait_ready(
             self._answers, timeout=self.start_timeout, what="answering PING and FT._LIST"
         )
+        self._port_file.write_text(str(self._port))
         log.info("embedded redis ready at %s (data in %s)", self.url, self.data_dir)
         return self.url
+
+    @property
+    def _port_file(self) -> Path:
+        return self.data_dir / "opsbot-redis.port"
+
+    def _borrow(self) -> bool:
+        """Use the server another opsbot process already runs on this data dir: two
+        servers appending to one AOF would corrupt it. The borrower never stops it."""
+        try:
+            port = int(self._port_file.read_text().strip())
+        except (OSError, ValueError):
+            return False
+        saved, self._port = self._port, port
+        client = self._client(socket_timeout=1.0)
+        try:
+            served = client.config_get("dir").get("dir", "")
+            same = Path(str(served)).resolve() == self.data_dir.resolve()
+        except redis.RedisError:
+            same = False
+        finally:
+            client.close()
+        if same and self._answers():
+            self._borrowed = True
+            log.info("using the embedded redis already serving %s at %s", self.data_dir,
+                     self.url)
+            return True
+        self._port = saved
+        return False
 
     def _answers(self) -> bool:
         client = self._client(socket_timeout=1.0)
@@ -132,7 +164,11 @@ class EmbeddedRedis:
 
     def stop(self, timeout: float = 15.0) -> None:
         """Save and shut down; kill the server if it does not go. Safe to call twice."""
+        if self._borrowed:
+            self._borrowed = False
+            return
         process = self._process
+        self._port_file.unlink(missing_ok=True)
         if process is None or not process.running:
             if process is not None:
                 process.stop()

@@ -136,3 +136,24 @@ def test_failed_start_reports_the_log(tmp_path: Path) -> None:
     assert caught.value.backend == "redis"
     assert "Address already in use" in caught.value.detail
     assert not server.running
+
+
+def test_a_second_process_on_the_same_dir_borrows_the_running_server(tmp_path: Path) -> None:
+    first = redis_server.EmbeddedRedis(tmp_path)
+    first.start()
+    try:
+        second = redis_server.EmbeddedRedis(tmp_path)
+        assert second.start() == first.url
+        assert second.pid is None  # it started nothing of its own
+        second.stop()
+        client = redis.Redis.from_url(first.url)
+        assert client.ping()  # the borrower's stop left the owner's server running
+        client.close()
+    finally:
+        first.stop()
+    third = redis_server.EmbeddedRedis(tmp_path)
+    try:
+        assert third.start()  # the port file is gone: a fresh server starts
+        assert third.pid is not None
+    finally:
+        third.stop()
