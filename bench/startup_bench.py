@@ -10,16 +10,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bot import runtime  # noqa: E402
-from bot import settings as settings_mod  # noqa: E402
-from graph import chat  # noqa: E402
+from bot import runtime
+from bot import settings as settings_mod
+from graph import chat
 
 
 async def one_run(state: Path, scenario: str) -> dict[str, float]:
