@@ -51,19 +51,19 @@ def metric_queries(facts: model.WorkloadFacts) -> dict[str, str]:
         "restarts": f"sum(kube_pod_container_status_restarts_total{{{pods}}})",
         "memory": f"max(container_memory_working_set_bytes{{{pods}}})",
         "memory_limit": f'min(kube_pod_container_resource_limits{{{pods}, resource="memory"}})',
-        "cpu": f"max(rate(container_cpu_usage_seconds_total{{{pods}}}[5m]))",
+        "cpu": f"max(rate(container_cpu_usage_seconds_total{{{pods}}}[10m]))",
         "cpu_limit": f'min(kube_pod_container_resource_limits{{{pods}, resource="cpu"}})',
-        "throttling": f"sum(rate(container_cpu_cfs_throttled_periods_total{{{pods}}}[5m])) / "
-                      f"sum(rate(container_cpu_cfs_periods_total{{{pods}}}[5m]))",
+        "throttling": f"sum(rate(container_cpu_cfs_throttled_periods_total{{{pods}}}[10m])) / "
+                      f"sum(rate(container_cpu_cfs_periods_total{{{pods}}}[10m]))",
     }
     for svc in facts.services[:2]:
         sel = f'namespace="{ns}", service="{svc["metadata"]["name"]}"'
         key = svc["metadata"]["name"]
-        queries[f"requests:{key}"] = f"sum(rate(http_requests_total{{{sel}}}[5m]))"
-        queries[f"errors:{key}"] = (f'sum(rate(http_requests_total{{{sel}, code=~"5.."}}[5m])) '
-                                    f"/ sum(rate(http_requests_total{{{sel}}}[5m]))")
+        queries[f"requests:{key}"] = f"sum(rate(http_requests_total{{{sel}}}[10m]))"
+        queries[f"errors:{key}"] = (f'sum(rate(http_requests_total{{{sel}, code=~"5.."}}[10m])) '
+                                    f"/ sum(rate(http_requests_total{{{sel}}}[10m]))")
         queries[f"latency:{key}"] = (f"histogram_quantile(0.99, sum by (le) (rate("
-                                     f"http_request_duration_seconds_bucket{{{sel}}}[5m])))")
+                                     f"http_request_duration_seconds_bucket{{{sel}}}[10m])))")
     return queries
 
 
