@@ -13,9 +13,10 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
-from bot import audit_cli, console, digest_cli, forecast_cli, render_text, runtime
+from bot import alertmanager, audit_cli, console, digest_cli, forecast_cli, render_text, runtime
 from bot import settings as settings_mod
 from graph import chat, intents, router
 from knowledge import cli as kb_cli
@@ -74,7 +75,27 @@ async def _console(args: argparse.Namespace, settings: settings_mod.Settings) ->
     return 0
 
 
+async def _say_alert(args: argparse.Namespace, settings: settings_mod.Settings) -> int:
+    """`opsbot say --alert FILE`: an Alertmanager payload, investigated as the webhook
+    would, with the thread printed instead of posted."""
+    payload = alertmanager.parse_payload(Path(args.alert).read_bytes())
+    async with runtime.Runtime(settings, scenario=args.scenario) as rt:
+        replies = await rt.alerts.process(payload) if rt.alerts else []
+    if args.json:
+        _print_json({"alert": payload.group_key, "status": payload.status,
+                     "replies": [r.model_dump() for r in replies]})
+    else:
+        for reply in replies:
+            print(render_text.render_reply(reply))
+    return 0
+
+
 async def _say(args: argparse.Namespace, settings: settings_mod.Settings) -> int:
+    if args.alert:
+        return await _say_alert(args, settings)
+    if not args.text:
+        print("opsbot say: give TEXT or --alert FILE", file=sys.stderr)
+        return 2
     async with runtime.Runtime(settings, scenario=args.scenario) as rt:
         request = chat.ChatRequest(platform="cli", channel="say", thread=args.thread,
                                    user=args.user, text=args.text)
@@ -165,7 +186,8 @@ def _parser() -> argparse.ArgumentParser:
     scenario_arg(p)
     p.add_argument("--user", default="console-user")
     p = sub.add_parser("say", help="run one message through the pipeline, print the replies")
-    p.add_argument("text")
+    p.add_argument("text", nargs="?", default="")
+    p.add_argument("--alert", default="", help="an Alertmanager webhook JSON file instead")
     p.add_argument("--as", dest="user", default="cli-user")
     p.add_argument("--thread", default="main")
     p.add_argument("--json", action="store_true")
