@@ -13,7 +13,7 @@ from typing import Any
 
 from langgraph.types import Command
 
-from graph import chat, rca, targets
+from graph import actions, chat, rca, targets
 from graph.fix import card, plan, subgraph
 
 __all__ = ["FixFlow"]
@@ -41,6 +41,16 @@ class FixFlow:
 
     async def start(self, action: dict[str, Any], *, requester: str, chat_thread: str,
                     evidence: list[str] | None = None) -> list[chat.ChatReply]:
+        known = actions.RISK_OF.get(str(action.get("action")))
+        if known is None:
+            return [chat.ChatReply(kind="error", text=f"Unknown action "
+                                   f"{action.get('action')!r}; nothing was proposed.")]
+        # A button's value comes back from the client: its risk may raise the level the
+        # action carries by nature, never lower it.
+        declared = str(action.get("risk", known))
+        order = ("low", "medium", "high", "critical")
+        risk = max(known, declared if declared in order else known, key=order.index)
+        action = {**action, "risk": risk}
         approval_id = self.deps.store.new_id()
         return await self._run({"approval_id": approval_id, "action": action,
                                 "requester": requester, "chat_thread": chat_thread,
