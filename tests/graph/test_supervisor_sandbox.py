@@ -113,3 +113,11 @@ def test_rollback_approved_by_another_user_ends_the_crashloop(
     audit = bot.loop.run(bot.rt.fix.deps.audit.read())  # type: ignore[union-attr]
     events = [e["event"] for e in audit if e.get("approval") == card.card_id]
     assert events[:1] == ["requested"] and "executed" in events and "verified" in events
+
+
+def test_runbook_question_is_answered_with_citations(bot: harness.RuntimeHarness) -> None:
+    result = bot.say("how do I drain a node safely?", thread="ask")
+    assert result.route == "ask"
+    reply = result.replies[0]
+    assert "node-drain-cordon" in reply.text + "".join(s.text + s.title for s in
+                                                       reply.sections)
