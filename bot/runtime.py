@@ -137,7 +137,8 @@ class Runtime:
             numbers=digest_history.DailyNumbers(self.redis), store=self.fix.deps.store,
             audit=self.fix.deps.audit, timezone=self.settings.digest.timezone,
             chart_dir=state / "charts" if self.settings.digest.chart else None,
-            services=self.settings.digest.services)
+            services=self.settings.digest.services,
+            narrator=self.llm.digest_narrator if self.llm else None)
         deps.handlers["digest"] = digest.digest_handler(self.digest)
         self.graph = supervisor.build_supervisor(deps)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -25,6 +25,7 @@ from graph import chat, digest_activity, digest_chart, digest_cluster, digest_se
 from graph import digest_history as history
 from graph import supervisor as supervisor_mod
 from graph.digest_model import Flag, Part, Scope
+from tools import errors
 
 __all__ = ["Digest", "DigestDeps", "build_digest", "collect_digest", "digest_handler"]
 
@@ -55,6 +56,8 @@ class DigestDeps:
     timezone: str = "UTC"
     services: list[str] = field(default_factory=list)
     clock: Callable[[], float] = time.time
+    narrator: Callable[[Sequence[str]], Awaitable[str]] | None = None
+    """LLM mode: an opening paragraph written from the digest's own lines, citing them."""
 
 
 @dataclass
@@ -259,7 +262,24 @@ async def collect_digest(deps: DigestDeps, *, namespace: str = "",
     digest = Digest(status, reason, day, zone_name, namespace, now, parts, flags, numbers,
                     yesterday, chart, chat.ChatReply(text=""))
     digest.reply = _render(digest, tz)
+    if deps.narrator is not None and digest.parts:
+        await _narrate(deps, digest)
     return digest
+
+
+async def _narrate(deps: DigestDeps, digest: Digest) -> None:
+    """Put the model's summary first; the facts below stay as they are. Without a model,
+    or when it fails, the digest is the facts alone with a note."""
+    assert deps.narrator is not None
+    facts = [digest.reply.text] + [f"{part.title}: {line}" for part in digest.parts
+                                   for line in part.lines[:4]]
+    try:
+        summary = await deps.narrator(facts)
+    except errors.OpsbotError as exc:
+        digest.reply.footnote += f"; no summary (model unavailable: {exc})"
+        return
+    if summary:
+        digest.reply.sections.insert(0, chat.Section(title="Summary", text=summary))
 
 
 async def build_digest(deps: DigestDeps, *, namespace: str = "",

@@ -345,3 +345,21 @@ def test_a_suggested_change_becomes_an_approval_request_only(
     events = [e["event"] for e in audit_since(bot, began)
               if e.get("approval") == card.card_id]
     assert events == ["requested"]  # waiting for an approver; nothing executed
+
+
+def test_digest_gets_a_cited_summary_and_falls_back_without_one(
+        bot: harness.RuntimeHarness, llm: fake_openai.FakeOpenAI) -> None:
+    summary = "The worker is crash looping [1][2]; everything else looks healthy."
+    llm.responder = lambda body: fake_openai.text(summary)
+    bot.say("/digest", thread="digest-llm-warmup")  # the model may also be asked to route
+    llm.requests.clear()
+    reply = bot.say("/digest", thread="digest-llm").replies[0]
+    assert reply.title.startswith("Health digest")
+    assert reply.sections[0].title == "Summary" and reply.sections[0].text == summary
+    facts = llm.requests[-1]["messages"][1]["content"]
+    assert "worker" in facts and "<<<DATA" in facts
+
+    llm.responder = lambda body: fake_openai.text("All good.", delay_s=5.0)
+    slow = bot.say("/digest", thread="digest-llm-slow").replies[0]
+    assert slow.sections[0].title != "Summary"
+    assert "no summary" in slow.footnote
