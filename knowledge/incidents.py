@@ -73,9 +73,11 @@ class IncidentRecord:
 
 
 def _score(verdict: Any) -> float:
-    if verdict in ("good", "helpful", True):
+    # Compare strings and booleans by type: 0 == False in Python, and "no feedback yet"
+    # (0) must not read as "bad".
+    if verdict is True or (isinstance(verdict, str) and verdict in ("good", "helpful")):
         return 1.0
-    if verdict in ("bad", "unhelpful", False):
+    if verdict is False or (isinstance(verdict, str) and verdict in ("bad", "unhelpful")):
         return -1.0
     try:
         return max(-1.0, min(1.0, float(verdict)))

@@ -94,6 +94,6 @@ class RuntimeHarness:
                                                             value=button.value))
         return self.loop.run(self.rt.handle(request))
 
-    def call_tool(self, name: str, **arguments: Any) -> dict[str, Any]:
+    def call_tool(self, tool: str, /, **arguments: Any) -> dict[str, Any]:
         assert self.rt.tools is not None
-        return self.loop.run(self.rt.tools.call(name, **arguments))
+        return self.loop.run(self.rt.tools.call(tool, **arguments))

@@ -65,7 +65,8 @@ class FixFlow:
             return [chat.ChatReply(kind="error", text=str(exc))]
         if action is not None:
             return await self.start(action.to_dict(), requester=requester,
-                                    chat_thread=chat_thread)
+                                    chat_thread=chat_thread,
+                                    evidence=await self._evidence(target, text))
         if self._rca is None:
             return [chat.ChatReply(kind="question", text="What should I change? e.g. "
                                    f"`/fix {target.name} restart` or `scale {target.name} to 4`")]
@@ -81,6 +82,19 @@ class FixFlow:
         return [chat.ChatReply(text=f"I found {found} in {target.ref} and have no safe action "
                                "to propose. Name the change, e.g. "
                                f"`/fix {target.name} restart`.")]
+
+    async def _evidence(self, target: targets.Target, text: str) -> list[str]:
+        """Why, for an explicitly named change: what an RCA of the target finds, so the
+        approver sees the problem next to the diff (and incident memory learns it)."""
+        if self._rca is None:
+            return []
+        result = await rca.run_rca(self._rca, target, question=text)
+        causes = [c for c in result["causes"] if c["resource"] == target.ref]
+        if not causes:
+            return []
+        cause = causes[0]
+        return [f"{cause['kind']} ({cause['confidence']:.0%}): {cause['summary']}",
+                *cause["evidence"][:3]]
 
     async def decide(self, approval_id: str, verdict: str, *, user: str,
                      groups: list[str] | None = None, reason: str = "") -> list[chat.ChatReply]:

@@ -71,3 +71,12 @@ def test_round_trip_and_feedback(kb: service.KnowledgeBase, corpus: Path) -> Non
     assert sorted(sources) == ["incident/inc001", "incident/inc002", "incident/inc003"]
     section = incidents.incident_section(again)
     assert section is not None and "inc001" in section.text and "👍" in section.text
+
+
+def test_no_feedback_yet_is_neutral() -> None:
+    record = _remediation("n0n0n0", "CrashLoop", "Deployment/shop/x", "Restart x", "restart",
+                          ["x restarted 5x"])
+    record.pop("feedback", None)
+    assert incidents.from_remediation(record).feedback_score == 0.0
+    record["feedback"] = 0
+    assert incidents.from_remediation(record).feedback_score == 0.0
