@@ -61,8 +61,13 @@ def fix_handlers(flow: fix_flow.FixFlow) -> dict[str, supervisor.Handler]:
         except (ValueError, KeyError, TypeError):
             return [chat.ChatReply(kind="error", text="That action button is malformed; "
                                    "nothing was proposed.")]
-        return await flow.start(action, requester=request.user,
-                                chat_thread=request.thread_id)
+        try:
+            target = targets.Target.parse(str(action["resource"]))
+        except ValueError:
+            return [chat.ChatReply(kind="error", text="That action names no valid resource; "
+                                   "nothing was proposed.")]
+        return await flow.start(action, requester=request.user, chat_thread=request.thread_id,
+                                evidence=await flow.evidence_for(target))
 
     async def feedback(state: supervisor.SupervisorState,
                        target: targets.Target | None) -> list[chat.ChatReply]:

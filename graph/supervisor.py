@@ -222,15 +222,20 @@ def _route_action(action: chat.ButtonAction) -> dict[str, Any]:
 # Buttons that continue an earlier conversation rather than start a new route.
 _ACTION_ROUTES = {"approve": "decision", "reject": "decision", "propose_fix": "propose",
                   "feedback": "feedback"}
-_DECISION_TEXT = re.compile(r"^\s*(approve|reject)\s+([0-9a-f]{4,12})\b\s*(.*)$", re.I)
+_DECISION_TEXT = re.compile(r"^\s*(approve|reject)\s+(\S+)\s*(.*)$", re.I)
+_APPROVAL_ID = re.compile(r"^[0-9a-f]{6}$", re.I)
 
 
 def _route_decision_text(text: str) -> dict[str, Any] | None:
-    """`approve ID` / `reject ID [reason]` typed in a chat or the console."""
+    """`approve ID` / `reject ID [reason]` typed in a chat or the console. A lone word
+    after approve/reject is taken as a (possibly wrong) id, so that a typo is answered
+    "no such request" instead of being read as a new request."""
     match = _DECISION_TEXT.match(text)
     if not match:
         return None
     verdict, approval_id, reason = match.group(1).lower(), match.group(2), match.group(3)
+    if not _APPROVAL_ID.match(approval_id) and (reason or len(approval_id) > 12):
+        return None
     return {"route": "decision", "args": json.dumps({"verdict": verdict, "id": approval_id,
                                                      "reason": reason.strip()}),
             "confidence": 1.0, "target": None, "phrase": None, "namespace": None}

@@ -66,7 +66,7 @@ class FixFlow:
         if action is not None:
             return await self.start(action.to_dict(), requester=requester,
                                     chat_thread=chat_thread,
-                                    evidence=await self._evidence(target, text))
+                                    evidence=await self.evidence_for(target, text))
         if self._rca is None:
             return [chat.ChatReply(kind="question", text="What should I change? e.g. "
                                    f"`/fix {target.name} restart` or `scale {target.name} to 4`")]
@@ -83,10 +83,11 @@ class FixFlow:
                                "to propose. Name the change, e.g. "
                                f"`/fix {target.name} restart`.")]
 
-    async def _evidence(self, target: targets.Target, text: str) -> list[str]:
-        """Why, for an explicitly named change: what an RCA of the target finds, so the
-        approver sees the problem next to the diff (and incident memory learns it)."""
-        if self._rca is None:
+    async def evidence_for(self, target: targets.Target, text: str = "") -> list[str]:
+        """Why, for a named change or an action button: what an RCA of the target finds,
+        so the approver sees the problem next to the diff (and incident memory learns it)."""
+        if self._rca is None or target.kind not in ("Deployment", "StatefulSet",
+                                                    "DaemonSet", "Pod"):
             return []
         result = await rca.run_rca(self._rca, target, question=text)
         causes = [c for c in result["causes"] if c["resource"] == target.ref]
