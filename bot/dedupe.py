@@ -50,9 +50,15 @@ class RedisKeys:
         self.failures = 0
 
     @classmethod
-    def from_url(cls, url: str, *, prefix: str = _PREFIX) -> RedisKeys:
-        return cls(aioredis.Redis.from_url(url, socket_timeout=2.0,
-                                           socket_connect_timeout=2.0), prefix=prefix)
+    def from_url(cls, url: str, *, prefix: str = _PREFIX,
+                 max_connections: int = 32) -> RedisKeys:
+        # A blocking pool: redis-py's default pool fails at once with "Too many
+        # connections" when every connection is busy, which a burst of requests reached
+        # (bench/serve_load.py); waiting a moment for a free connection is better.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=max_connections, timeout=2.0, socket_timeout=2.0,
+            socket_connect_timeout=2.0)
+        return cls(aioredis.Redis.from_pool(pool), prefix=prefix)
 
     async def first(self, key: str, ttl_s: int) -> bool:
         try:

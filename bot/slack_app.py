@@ -9,9 +9,13 @@ Every Slack input becomes a neutral `ChatRequest` and runs through the one handl
 - buttons of our cards (``block_actions``): the click carries the clicked message's ts,
   which `bot.delivery` uses to update the card in place.
 
-Bolt acknowledges within 3 s; the turn runs afterwards as a background task. Retried
-events (same ``event_id``) are dropped by a Redis ``SET NX`` before any listener runs.
-Button clicks are never deduplicated: exactly-once decisions are the graph's job.
+Slack wants an answer within 3 s. The path to it is kept free of anything that waits:
+signature and timestamp, parsing, then the listener, which only starts a background task
+and returns; the answer goes out when it returns. Everything else runs after it: the
+turn, the Web API calls, and the Redis round trips, among them the ``SET NX`` on
+``event_id`` that drops events Slack retries (atomic, so the retry is dropped as surely
+as before the ack, and no ack waits for Redis). Button clicks are never deduplicated:
+exactly-once decisions are the graph's job.
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ import aiohttp
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext, AsyncBoltRequest
-from slack_bolt.response import BoltResponse
+from slack_bolt.middleware.authorization.async_single_team_authorization import (
+    AsyncSingleTeamAuthorization,
+)
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -163,13 +169,17 @@ class SlackFrontEnd:
             retry_handlers=[AsyncConnectionErrorRetryHandler(),
                             AsyncRateLimitErrorRetryHandler(
                                 max_retry_count=slack.rate_limit_retries)])
+        self._pool: aiohttp.ClientSession | None = None
         bolt_log = logging.getLogger("bot.slack_bolt")
         bolt_log.addFilter(_QuietClientWarning())
+        # process_before_response: every listener below only acks and starts a task, so
+        # bolt may answer when it returns. Otherwise bolt runs each listener in a task of
+        # its own and polls for the ack every 10 ms, which under load (bench/serve_load.py)
+        # cost a large part of the event loop that the acks share.
         self.app = AsyncApp(client=self.client, signing_secret=slack.signing_secret,
                             request_verification_enabled=bool(slack.signing_secret),
-                            process_before_response=False, name="opsbot", logger=bolt_log)
+                            process_before_response=True, name="opsbot", logger=bolt_log)
         self._http = AsyncSlackRequestHandler(self.app)
-        self.app.middleware(self._drop_retries)
         self.app.event("app_mention")(self._on_mention)
         self.app.event("message")(self._on_message)
         for command in COMMANDS:
@@ -211,8 +221,15 @@ class SlackFrontEnd:
             return "bad signature"
         return ""
 
-    # -- Socket Mode ---------------------------------------------------------------------
+    # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
+        # One aiohttp client, and so one connection pool, for every Web API call: without
+        # it slack_sdk opens a client and a TCP (and TLS) connection per call, which under
+        # load took more of the event loop than the acks themselves.
+        self._pool = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.client.timeout))
+        self.client.session = self._pool
+        await self._prime_authorization()
         if self._app_token:
             self._socket = AsyncSocketModeHandler(self.app, self._app_token,
                                                   web_client=self.client)
@@ -223,49 +240,80 @@ class SlackFrontEnd:
         if self._socket is not None:
             await self._socket.close_async()
             self._socket = None
+        if self._pool is not None:
+            await self._pool.close()
+            self.client.session = self._pool = None
+
+    async def _prime_authorization(self) -> None:
+        """Call ``auth.test`` now rather than on the first request.
+
+        Bolt's single-workspace authorization calls it on the first request and keeps
+        the answer; until then every request waits for it (all of a burst that arrives
+        together), on the path to the ack. Doing it at start-up also shows a bad token in
+        the log at once. When Slack cannot be reached now, bolt still asks on first use.
+        """
+        middleware = [m for m in getattr(self.app, "_async_middleware_list", [])
+                      if isinstance(m, AsyncSingleTeamAuthorization)]
+        if not middleware:
+            return
+        try:
+            result = await self.client.auth_test()
+        except (SlackApiError, SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("slack: auth.test failed at start-up (%s); retrying on first use",
+                        exc)
+            return
+        for item in middleware:
+            item.auth_test_result = result
+        log.info("slack: authorized as %s in %s", result.get("user"), result.get("team"))
 
     # -- listeners -----------------------------------------------------------------------
-    async def _drop_retries(self, body: dict[str, Any], request: AsyncBoltRequest,
-                            next: Any) -> BoltResponse | None:
-        event_id = body.get("event_id")
-        if event_id and not await self._keys.first(f"slack:event:{event_id}",
-                                                    self._serve.dedupe_ttl_s):
-            retry = (request.headers.get("x-slack-retry-num") or ["0"])[0]
-            log.info("slack: dropping duplicate event %s (retry %s)", event_id, retry)
-            self._metrics.events.labels("slack", "duplicate").inc()
-            return BoltResponse(status=200, body="")
-        return await next()
-
     async def _on_mention(self, body: dict[str, Any], event: dict[str, Any],
-                          context: AsyncBoltContext) -> None:
+                          context: AsyncBoltContext, request: AsyncBoltRequest) -> None:
         if event.get("bot_id") or not event.get("user"):
             return
-        self._start_message_turn(body, event, context)
+        self._spawn_message_turn(body, event, context, request, follow_up=False)
 
     async def _on_message(self, body: dict[str, Any], event: dict[str, Any],
-                          context: AsyncBoltContext) -> None:
+                          context: AsyncBoltContext, request: AsyncBoltRequest) -> None:
         # Edits, joins, bot posts and the like carry a subtype; only people's messages count.
         if event.get("subtype") or event.get("bot_id") or not event.get("user"):
             return
         bot_user = context.bot_user_id
         if bot_user and f"<@{bot_user}" in event.get("text", ""):
             return  # the app_mention event for the same message answers it
-        thread_ts = event.get("thread_ts")
-        if event.get("channel_type") != "im" and not (
-                thread_ts and await self._keys.known(self._thread_key(event["channel"],
-                                                                      thread_ts))):
-            return
-        self._start_message_turn(body, event, context)
+        if event.get("channel_type") == "im":
+            self._spawn_message_turn(body, event, context, request, follow_up=False)
+        elif event.get("thread_ts"):
+            self._spawn_message_turn(body, event, context, request, follow_up=True)
 
-    def _start_message_turn(self, body: dict[str, Any], event: dict[str, Any],
-                            context: AsyncBoltContext) -> None:
+    def _spawn_message_turn(self, body: dict[str, Any], event: dict[str, Any],
+                            context: AsyncBoltContext, request: AsyncBoltRequest, *,
+                            follow_up: bool) -> None:
+        retry = (request.headers.get("x-slack-retry-num") or ["0"])[0]
+        self._background.spawn(
+            self._message_turn(body, event, context.bot_user_id, retry=retry,
+                               follow_up=follow_up),
+            name=f"slack-event-{body.get('event_id', event.get('ts', ''))}")
+
+    async def _message_turn(self, body: dict[str, Any], event: dict[str, Any],
+                            bot_user_id: str | None, *, retry: str, follow_up: bool) -> None:
+        """A message's turn, after the ack: drop a retried event, and for a plain message
+        in a channel thread, go on only when we took part in that thread."""
+        event_id = body.get("event_id")
+        if event_id and not await self._keys.first(f"slack:event:{event_id}",
+                                                    self._serve.dedupe_ttl_s):
+            log.info("slack: dropping duplicate event %s (retry %s)", event_id, retry)
+            self._metrics.events.labels("slack", "duplicate").inc()
+            return
         channel = event["channel"]
         thread = event.get("thread_ts") or event["ts"]
+        if follow_up and not await self._keys.known(self._thread_key(channel, thread)):
+            return
         request = chat.ChatRequest(platform="slack", channel=f"{_team(body)}:{channel}",
                                    thread=thread, user=event["user"],
-                                   text=_plain(event.get("text", ""), context.bot_user_id))
+                                   text=_plain(event.get("text", ""), bot_user_id))
         self._metrics.events.labels("slack", "message").inc()
-        self._spawn(request, channel, thread)
+        await self._turn(request, channel, thread)
 
     async def _on_command(self, ack: Any, body: dict[str, Any], command: dict[str, Any],
                           respond: Any) -> None:
