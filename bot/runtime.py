@@ -102,9 +102,14 @@ class Runtime:
         self.llm = self._start_llm(tool_server)
         if self.llm is not None:
             self._stack.push_async_callback(self.llm.client.aclose)
-        self.redis = aioredis.Redis.from_url(self.redis_url)
+        # A blocking pool: a burst of turns waits for a free connection instead of failing
+        # with "Too many connections" (checkpoints, approvals and audit share it).
+        pool = aioredis.BlockingConnectionPool.from_url(self.redis_url, max_connections=64,
+                                                        timeout=20)
+        self.redis = aioredis.Redis(connection_pool=pool)
+        self._stack.push_async_callback(pool.aclose)
         self._stack.push_async_callback(self.redis.aclose)
-        saver = AsyncRedisSaver(redis_url=self.redis_url)
+        saver = AsyncRedisSaver(redis_client=self.redis)
         try:
             await self.redis.ping()
             await saver.asetup()
