@@ -9,6 +9,8 @@ language differs from the expected runbook's).
     python bench/kb_bench.py                  # the default configuration
     python bench/kb_bench.py --variants all   # every retrieval option side by side
     python bench/kb_bench.py --json
+
+bench/kb_scale_bench.py measures latency and accuracy with ~10,000 chunks around them.
 """
 
 from __future__ import annotations

@@ -51,6 +51,9 @@ class Document:
     kind: str = "runbook"
     meta: dict[str, Any] = field(default_factory=dict)
     hash: str = ""
+    # Problems that did not stop the file from being indexed (e.g. front matter that is
+    # not valid YAML): the ingest report names the file with them so they get fixed.
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -98,14 +101,34 @@ def parse_front_matter(raw: str) -> tuple[dict[str, Any], str]:
     Front matter that is not a mapping or not valid YAML is treated as absent rather than
     failing the file: the body is still worth indexing.
     """
+    meta, body, _ = _front_matter(raw)
+    return meta, body
+
+
+def _front_matter(raw: str) -> tuple[dict[str, Any], str, str]:
+    """(meta, body, problem): ``problem`` says why front matter present was ignored."""
     match = _FRONT.match(raw)
     if not match:
-        return {}, raw
+        return {}, raw, ""
     try:
         meta = yaml.safe_load(match.group(1))
-    except yaml.YAMLError:
-        return {}, raw[match.end():]
-    return (meta if isinstance(meta, dict) else {}), raw[match.end():]
+    except yaml.YAMLError as exc:
+        return {}, raw[match.end():], "front matter ignored, not valid YAML: " + _yaml_error(exc)
+    except RecursionError:  # PyYAML's parser recurses once per level of nesting
+        return {}, raw[match.end():], "front matter ignored: nested too deeply to parse"
+    if meta is None:
+        return {}, raw[match.end():], ""  # an empty block is just no front matter
+    if not isinstance(meta, dict):
+        return {}, raw[match.end():], (f"front matter ignored: a YAML {type(meta).__name__}, "
+                                       "not a mapping of fields")
+    return meta, raw[match.end():], ""
+
+
+def _yaml_error(exc: yaml.YAMLError) -> str:
+    """PyYAML's problem and its line in the file (the block starts on the file's line 2)."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    return f"{problem} (line {mark.line + 2})" if mark is not None else str(problem)
 
 
 def _tags(value: Any) -> list[str]:
@@ -118,7 +141,7 @@ def _tags(value: Any) -> list[str]:
 
 def parse_document(source: str, raw: str) -> Document:
     """A document from a Markdown file's text; ``source`` is its path relative to the root."""
-    meta, body = parse_front_matter(raw)
+    meta, body, problem = _front_matter(raw)
     title = str(meta.get("title") or "").strip()
     if not title:
         first = next((m for m in (_HEADING.match(line) for line in body.splitlines()) if m),
@@ -127,7 +150,7 @@ def parse_document(source: str, raw: str) -> Document:
     lang = str(meta.get("lang") or "").strip().lower() or text_mod.detect_lang(body)
     return Document(source=source, title=title, body=body, lang=lang,
                     tags=_tags(meta.get("tags")), kind=str(meta.get("kind") or "runbook"),
-                    meta=meta, hash=content_hash(raw))
+                    meta=meta, hash=content_hash(raw), warnings=[problem] if problem else [])
 
 
 def _sections(body: str) -> list[tuple[list[tuple[int, str]], str]]:

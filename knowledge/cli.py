@@ -23,7 +23,8 @@ __all__ = ["add_parser", "kb_ingest", "kb_search", "open_knowledge_base", "run_k
 
 
 @contextlib.contextmanager
-def open_knowledge_base(settings: Any) -> Iterator[service.KnowledgeBase]:
+def open_knowledge_base(settings: Any, index_name: str = service.DEFAULT_INDEX
+                        ) -> Iterator[service.KnowledgeBase]:
     """A KnowledgeBase on the configured Redis, or on an embedded one while in use.
 
     ``settings`` is ``bot.settings.Settings`` (``redis.url``, ``llm``, ``state_path``).
@@ -35,7 +36,8 @@ def open_knowledge_base(settings: Any) -> Iterator[service.KnowledgeBase]:
 
         embedded = redis_server.EmbeddedRedis(Path(settings.state_path) / "redis")
         url = embedded.start()
-    kb = service.KnowledgeBase(url, embedders.from_settings(settings.llm))
+    kb = service.KnowledgeBase(url, embedders.from_settings(settings.llm),
+                               index_name=index_name)
     try:
         yield kb
     finally:
@@ -51,6 +53,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p = kb_sub.add_parser("ingest", help="index a folder of Markdown runbooks")
     p.add_argument("dir", help="folder to index; paths in results are relative to it")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    _index_argument(p)
     p = kb_sub.add_parser("search", help="search the indexed runbooks")
     p.add_argument("query")
     p.add_argument("-k", type=int, default=5, help="how many results (default 5)")
@@ -60,7 +63,16 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    "(repeatable; any of them)")
     p.add_argument("--json", action="store_true",
                    help='print [{"source","title","score","text"}]')
+    _index_argument(p)
     return kb
+
+
+def _index_argument(p: argparse.ArgumentParser) -> None:
+    # A second index keeps a trial set of runbooks (or a test run) apart from the one
+    # `opsbot serve` answers from.
+    p.add_argument("--index", default=service.DEFAULT_INDEX, metavar="NAME",
+                   help=f"index name in Redis (default {service.DEFAULT_INDEX}, the one "
+                   "opsbot serve uses)")
 
 
 def run_kb(args: argparse.Namespace, settings: Any) -> int:
@@ -74,7 +86,7 @@ def kb_ingest(args: argparse.Namespace, settings: Any) -> int:
     root = Path(args.dir).expanduser()
     if not root.is_dir():
         raise errors.NotFound(f"{root} is not a folder of Markdown runbooks")
-    with open_knowledge_base(settings) as kb:
+    with open_knowledge_base(settings, _index(args)) as kb:
         report = kb.ingest(root)
     if getattr(args, "json", False):
         sys.stdout.write(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n")
@@ -83,12 +95,16 @@ def kb_ingest(args: argparse.Namespace, settings: Any) -> int:
     return 0
 
 
+def _index(args: argparse.Namespace) -> str:
+    return str(getattr(args, "index", None) or service.DEFAULT_INDEX)
+
+
 def kb_search(args: argparse.Namespace, settings: Any) -> int:
     filters = retrieval.Filters(lang=getattr(args, "lang", None),
                                 kind=getattr(args, "kind", None),
                                 tags=list(getattr(args, "tag", None) or []))
     as_json = bool(getattr(args, "json", False))
-    with open_knowledge_base(settings) as kb:
+    with open_knowledge_base(settings, _index(args)) as kb:
         if kb.is_empty():
             if as_json:
                 sys.stdout.write("[]\n")

@@ -19,7 +19,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +51,8 @@ CHUNK_FIELDS = ("chunk_id", "source", "corpus", "doc_title", "heading", "anchor"
 # Past this share of the corpus changed in one ingest, the offline vectoriser is refitted
 # (its vocabulary and latent axes come from the corpus) and every chunk re-embedded.
 REFIT_SHARE = 0.5
+# Texts per embedder call in a bulk ingest (see KnowledgeIndex.embed_batch).
+_EMBED_BATCH = 1000
 
 
 @dataclass
@@ -194,10 +196,29 @@ class KnowledgeIndex:
         if self.is_fitted() or not texts:
             return False
         self.embedder.fit(list(texts))
-        self.client.hset(self._meta_key, mapping={
-            "state": self.embedder.state(), "fitted_chunks": str(len(texts)),
-            "fitted_at": f"{time.time():.0f}"})
+        self._save_fit(len(texts))
         return True
+
+    def embed_batch(self, texts: Sequence[str]) -> tuple[bool, np.ndarray]:
+        """Vectors for a batch of chunk texts about to be written, one row per text.
+
+        An unfitted embedder is fitted on the batch first, as :meth:`ensure_fitted` does,
+        and the bool says so; otherwise the texts are embedded a thousand at a time, which
+        bounds the memory of a large ingest without a call (or a request) per file.
+        """
+        if not texts:
+            return False, np.zeros((0, self.embedder.dims), dtype=np.float32)
+        if not self.is_fitted():
+            vectors = self.embedder.fit_embed(list(texts))
+            self._save_fit(len(texts))
+            return True, vectors
+        return False, np.vstack([self.embedder.embed(texts[start:start + _EMBED_BATCH])
+                                 for start in range(0, len(texts), _EMBED_BATCH)])
+
+    def _save_fit(self, fitted_chunks: int) -> None:
+        self.client.hset(self._meta_key, mapping={
+            "state": self.embedder.state(), "fitted_chunks": str(fitted_chunks),
+            "fitted_at": f"{time.time():.0f}"})
 
     def drop(self) -> None:
         """Delete the index, its chunks and its bookkeeping."""
@@ -236,6 +257,20 @@ class KnowledgeIndex:
                 out[source] = json.loads(_decode(value))
         return out
 
+    def chunk_fields(self, keys: Sequence[str]) -> list[dict[str, str] | None]:
+        """The stored fields of chunks by key, in one round trip; None for a missing key."""
+        if not keys:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hmget(key, list(CHUNK_FIELDS))
+        out: list[dict[str, str] | None] = []
+        for values in pipe.execute():
+            row = {name: _decode(v) for name, v in zip(CHUNK_FIELDS, values, strict=True)
+                   if v is not None}
+            out.append(row if row.get("chunk_id") else None)
+        return out
+
     def source_record(self, corpus: str, source: str) -> dict[str, Any] | None:
         raw = self.client.hget(self._sources_key, f"{corpus}{_SEP}{source}")
         return json.loads(_decode(raw)) if raw else None
@@ -266,16 +301,27 @@ class KnowledgeIndex:
         return {"text": text_mod.search_form([body]), "title": text_mod.search_form([title])}
 
     def upsert(self, corpus: str, doc: chunking.Document, chunks: Sequence[chunking.Chunk], *,
-               extra: dict[str, Any] | None = None, feedback: float = 0.0) -> SyncResult:
-        """Write a document's chunks unless its content hash is unchanged; old ones go."""
-        record = self.source_record(corpus, doc.source)
+               extra: dict[str, Any] | None = None, feedback: float = 0.0,
+               known: Mapping[str, dict[str, Any]] | None = None,
+               vectors: np.ndarray | None = None) -> SyncResult:
+        """Write a document's chunks unless its content hash is unchanged; old ones go.
+
+        A bulk caller passes what it already has, to save a round trip and an embedder
+        call per document: ``known``, the corpus's records as :meth:`sources` returned
+        them, and ``vectors``, one row per chunk.
+        """
+        record = (known.get(doc.source) if known is not None
+                  else self.source_record(corpus, doc.source))
         if record and record.get("hash") == doc.hash:
             return SyncResult("unchanged")
         keys = [self.chunk_key(corpus, chunk.id) for chunk in chunks]
-        texts = [embed_text(c.title, ",".join(c.tags), c.text) for c in chunks]
-        self.ensure_fitted(texts)
-        vectors = (self.embedder.embed(texts) if texts
-                   else np.zeros((0, self.embedder.dims), dtype=np.float32))
+        if vectors is None:
+            texts = [embed_text(c.title, ",".join(c.tags), c.text) for c in chunks]
+            self.ensure_fitted(texts)
+            vectors = (self.embedder.embed(texts) if texts
+                       else np.zeros((0, self.embedder.dims), dtype=np.float32))
+        elif len(vectors) != len(chunks):
+            raise ValueError(f"{len(vectors)} vectors for {len(chunks)} chunks")
         stale = set(record.get("keys", [])) - set(keys) if record else set()
         pipe = self.client.pipeline(transaction=True)
         if stale:
@@ -293,7 +339,8 @@ class KnowledgeIndex:
             pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
         pipe.hset(self._sources_key, f"{corpus}{_SEP}{doc.source}", json.dumps({
             "hash": doc.hash, "keys": keys, "title": doc.title, "lang": doc.lang,
-            "kind": doc.kind, "chunks": len(chunks)}, ensure_ascii=False))
+            "kind": doc.kind, "chunks": len(chunks),
+            **({"warnings": doc.warnings} if doc.warnings else {})}, ensure_ascii=False))
         pipe.execute()
         return SyncResult("updated" if record else "added", written=len(keys),
                           deleted=len(stale))

@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 from redis.commands.search.query import Query
-from redisvl.query import VectorQuery
 from redisvl.query.filter import FilterExpression, Tag
 
 from knowledge import fusion
@@ -22,7 +22,14 @@ from knowledge import index as index_mod
 from knowledge import intent as intent_mod
 from knowledge import text as text_mod
 
-__all__ = ["Filters", "Hit", "SearchConfig", "hit_from_fields", "hybrid_search"]
+__all__ = ["CANDIDATE_FIELDS", "Filters", "Hit", "SearchConfig", "hit_from_fields",
+           "hybrid_search"]
+
+# What the two candidate lists return: what fusion and the translation swap look at. The
+# passage and the other fields are read for the k winners only, because the 2 x 40
+# candidates' passages were most of what Redis sent and the client parsed per search
+# (half the latency at 10,000 chunks; bench/kb_scale_bench.py).
+CANDIDATE_FIELDS = ("source", "corpus", "heading", "lang", "kind")
 
 
 @dataclass
@@ -99,6 +106,7 @@ class Hit:
     text_rank: int | None = None
     vector_rank: int | None = None
     similarity: float = 0.0     # cosine similarity of the vectors, 0 when not retrieved
+    key: str = ""               # the chunk's Redis key
 
     @property
     def headings_last(self) -> str:
@@ -111,36 +119,71 @@ class Hit:
                 "text": self.text}
 
 
-def _text_query(index: index_mod.KnowledgeIndex, query: str, filters: Filters,
-                config: SearchConfig, lang: str | None = None
-                ) -> list[tuple[str, dict[str, str]]]:
+def _text_command(index: index_mod.KnowledgeIndex, query: str, filters: Filters,
+                  config: SearchConfig, lang: str | None = None) -> list[Any] | None:
+    """FT.SEARCH arguments of the BM25 list; None when the question has no term."""
     parts = [query]
     if config.expand_query:
         parts.extend(index.glossary.expand(query))
     terms = list(dict.fromkeys(text_mod.tokens(" ".join(parts))))
     if not terms:
-        return []
+        return None
     clause = "@text|title:(" + "|".join(text_mod.escape_term(t) for t in terms) + ")"
     expression = (replace(filters, lang=lang) if lang else filters).expression()
     if expression is not None:
         clause = f"({clause}) {expression}"
-    q = (Query(clause).scorer("BM25STD").with_scores().paging(0, config.window)
-         .return_fields(*index_mod.CHUNK_FIELDS).dialect(2))
-    result = index.search_index.search(q)
-    return [(_str(doc.id), {name: _str(getattr(doc, name)) for name in index_mod.CHUNK_FIELDS
-                            if hasattr(doc, name)}) for doc in result.docs]
+    # No WITHSCORES: fusion uses ranks only, and every reply element costs parsing time.
+    q = (Query(clause).scorer("BM25STD").paging(0, config.window)
+         .return_fields(*CANDIDATE_FIELDS).dialect(2))
+    return [index.name, *q.get_args()]
 
 
-def _vector_query(index: index_mod.KnowledgeIndex, query: str, filters: Filters,
-                  config: SearchConfig) -> list[tuple[str, dict[str, str]]]:
+def _vector_command(index: index_mod.KnowledgeIndex, query: str, filters: Filters,
+                    config: SearchConfig) -> list[Any] | None:
+    """FT.SEARCH arguments of the KNN list; None when the vectoriser knows no word of it."""
     vector = index.embedder.embed_query(query)
     if not vector.any():
-        return []  # nothing the vectoriser knows: a zero vector ranks at random
-    vq = VectorQuery(vector=vector.tolist(), vector_field_name="embedding",
-                     return_fields=list(index_mod.CHUNK_FIELDS), num_results=config.window,
-                     filter_expression=filters.expression(), return_score=True)
-    rows = index.search_index.query(vq)
-    return [(str(row["id"]), {k: _str(v) for k, v in row.items()}) for row in rows]
+        return None  # a zero vector ranks at random
+    # Written out rather than built by redisvl's VectorQuery: the same command, without a
+    # pydantic model per search, and it can share a pipeline with the full-text list.
+    expression = filters.expression()
+    base = f"({expression})" if expression is not None else "*"
+    q = (Query(f"{base}=>[KNN {config.window} @embedding $vector AS vector_distance]")
+         .sort_by("vector_distance").return_fields(*CANDIDATE_FIELDS, "vector_distance")
+         .paging(0, config.window).dialect(2))
+    return [index.name, *q.get_args(), "PARAMS", 2, "vector",
+            np.asarray(vector, dtype=np.float32).tobytes()]
+
+
+def _candidate_lists(index: index_mod.KnowledgeIndex, commands: list[list[Any] | None]
+                     ) -> list[list[tuple[str, dict[str, str]]]]:
+    """Run the FT.SEARCH commands in one round trip; (key, fields) rows per command."""
+    pipe = index.client.pipeline(transaction=False)
+    for args in commands:
+        if args is not None:
+            pipe.execute_command("FT.SEARCH", *args)
+    replies = iter(pipe.execute() if any(commands) else [])
+    return [_parse_search(next(replies)) if args is not None else [] for args in commands]
+
+
+def _parse_search(reply: Any) -> list[tuple[str, dict[str, str]]]:
+    """An FT.SEARCH reply in either protocol: RESP3 is a map whose "results" hold
+    {id, extra_attributes}; RESP2 a flat [total, id, [field, value, ...], id, ...]."""
+    if isinstance(reply, dict):
+        reply = {_str(k): v for k, v in reply.items()}
+        rows = []
+        for item in reply.get("results") or []:
+            item = {_str(k): v for k, v in item.items()}
+            attributes = item.get("extra_attributes") or {}
+            rows.append((_str(item.get("id", "")),
+                         {_str(k): _str(v) for k, v in attributes.items()}))
+        return rows
+    out = []
+    for i in range(1, len(reply) - 1, 2):
+        flat = reply[i + 1] or []
+        out.append((_str(reply[i]),
+                    {_str(flat[j]): _str(flat[j + 1]) for j in range(0, len(flat) - 1, 2)}))
+    return out
 
 
 def _str(value: Any) -> str:
@@ -198,16 +241,18 @@ def hybrid_search(index: index_mod.KnowledgeIndex, query: str, *, k: int = 5,
                   config: SearchConfig | None = None) -> list[Hit]:
     """The ``k`` best chunks for ``query``, at most ``per_source`` from one source.
 
-    ``score`` is the fused RRF score scaled so that 1.0 means first in both lists.
+    ``score`` is the fused RRF score scaled so that 1.0 means first in both lists. Two
+    round trips to Redis: both candidate lists in one pipeline, then the winners' fields.
     """
     config = config or SearchConfig()
     filters = filters or Filters()
     if config.split_languages and not filters.lang:
-        text_lists = [_text_query(index, query, filters, config, lang=lang)
-                      for lang in _languages(index)]
+        text_commands = [_text_command(index, query, filters, config, lang=lang)
+                         for lang in _languages(index)]
     else:
-        text_lists = [_text_query(index, query, filters, config)]
-    vector_rows = _vector_query(index, query, filters, config)
+        text_commands = [_text_command(index, query, filters, config)]
+    *text_lists, vector_rows = _candidate_lists(
+        index, [*text_commands, _vector_command(index, query, filters, config)])
     fields: dict[str, dict[str, str]] = {}
     text_rank: dict[str, int] = {}
     for rows in text_lists:
@@ -231,15 +276,32 @@ def hybrid_search(index: index_mod.KnowledgeIndex, query: str, *, k: int = 5,
         if per_source is not None and per.get(source, 0) >= per_source:
             continue
         per[source] = per.get(source, 0) + 1
-        hit = hit_from_fields(row, score / best)
-        hit.text_rank, hit.vector_rank = text_rank.get(key), vector_rank.get(key)
+        # Only what ranking needs; _complete reads the rest for the k that are returned.
+        hit = Hit(source=row.get("source", ""), title=row.get("heading", ""),
+                  score=score / best, text="", lang=row.get("lang", ""),
+                  kind=row.get("kind", "runbook"), corpus=row.get("corpus", ""),
+                  key=key, text_rank=text_rank.get(key), vector_rank=vector_rank.get(key))
         if "vector_distance" in row:
             hit.similarity = 1.0 - float(row["vector_distance"])
         hits.append(hit)
     if config.prefer_asker_language:
         # Over the whole list, before cutting to k: the translation may rank below k.
         _translations_in_asker_language(hits, text_mod.detect_lang(query))
-    return hits[:k]
+    return _complete(index, hits[:k])
+
+
+def _complete(index: index_mod.KnowledgeIndex, hits: list[Hit]) -> list[Hit]:
+    """The winners with all their stored fields (passage, tags, extra, ...), read in one
+    round trip. A chunk deleted since the search (a concurrent ingest) is left out."""
+    complete: list[Hit] = []
+    for hit, row in zip(hits, index.chunk_fields([h.key for h in hits]), strict=True):
+        if row is None:
+            continue
+        full = hit_from_fields(row, hit.score)
+        full.key, full.text_rank, full.vector_rank, full.similarity = (
+            hit.key, hit.text_rank, hit.vector_rank, hit.similarity)
+        complete.append(full)
+    return complete
 
 
 _LANG_SUFFIX = re.compile(r"\.(en|zh|zh-cn|zh-hans)(?=\.md$)", re.I)

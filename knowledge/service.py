@@ -30,7 +30,7 @@ from knowledge import index as index_mod
 from knowledge import ingest as ingest_mod
 from tools import errors
 
-__all__ = ["BUILTIN_CORPUS", "DEFAULT_RUNBOOKS", "KnowledgeBase"]
+__all__ = ["BUILTIN_CORPUS", "DEFAULT_INDEX", "DEFAULT_RUNBOOKS", "KnowledgeBase"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,8 @@ DEFAULT_RUNBOOKS = Path(__file__).with_name("runbooks")
 # The shipped runbooks are one corpus wherever the package is installed, so moving the
 # installation does not index them twice.
 BUILTIN_CORPUS = "builtin"
+# The index `opsbot serve` answers from and `opsbot kb` fills unless told another.
+DEFAULT_INDEX = "opsbot-kb"
 
 
 def _redacted(url: str) -> str:
@@ -58,7 +60,7 @@ class KnowledgeBase:
     """
 
     def __init__(self, redis_url: str, embedder: embedders.Embedder | None = None, *,
-                 index_name: str = "opsbot-kb", link_base: str = "",
+                 index_name: str = DEFAULT_INDEX, link_base: str = "",
                  llm_answer: answer_mod.LLMAnswer | None = None,
                  search_config: retrieval.SearchConfig | None = None) -> None:
         self.redis_url = redis_url
@@ -91,9 +93,12 @@ class KnowledgeBase:
         with self._lock:
             if self._index is None:
                 with self._redis_errors():
+                    # RESP2: a search reply is ~30% fewer elements than in RESP3 (no
+                    # map keys per result), and redis-py parses each in Python; that was
+                    # a quarter of a search's client time at 10,000 chunks.
                     client = redis.Redis.from_url(
                         self.redis_url, socket_connect_timeout=3.0, socket_timeout=15.0,
-                        retry=redis.retry.Retry(redis.backoff.NoBackoff(), 1))
+                        retry=redis.retry.Retry(redis.backoff.NoBackoff(), 1), protocol=2)
                     client.ping()
                     idx = index_mod.KnowledgeIndex(client, self.embedder,
                                                    name=self.index_name)

@@ -15,6 +15,7 @@ import pytest
 import redis
 
 from knowledge import answer, cli, embedders, retrieval, service
+from knowledge import index as index_mod
 from tests.knowledge.conftest import FakeOpenAI, new_kb, write_runbook
 from tools import errors
 
@@ -205,3 +206,19 @@ def test_a_mostly_new_corpus_refits_the_vectoriser(kb: service.KnowledgeBase,
     assert report.refitted  # the shipped runbooks are most of the index now
     assert int(kb.index.meta()["fitted_chunks"]) > int(before)
     assert kb.search("crictl prune images", k=1)[0].source == "disk.md"
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_search_reads_both_redis_protocols(shipped_kb: service.KnowledgeBase, redis_url: str,
+                                           protocol: int) -> None:
+    client = redis.Redis.from_url(redis_url, protocol=protocol)
+    idx = index_mod.KnowledgeIndex(client, embedders.OfflineEmbedder(),
+                                   name=shipped_kb.index_name)
+    assert idx.open() is False  # the stored vectoriser, no rebuild
+    question = "container killed with exit code 137"
+    hits = retrieval.hybrid_search(idx, question, k=3)
+    expected = shipped_kb.search(question, k=3)
+    assert [(h.source, h.title, h.text, round(h.score, 6)) for h in hits] == [
+        (h.source, h.title, h.text, round(h.score, 6)) for h in expected]
+    assert hits[0].source == "oomkilled.md" and hits[0].text_rank and hits[0].similarity > 0
+    client.close()
