@@ -19,7 +19,8 @@ import yaml
 
 from tools import errors
 
-__all__ = ["Bundle", "BundleError", "load_bundle", "shift_bundle", "write_bundle"]
+__all__ = ["QUIET_BELOW", "Bundle", "BundleError", "Grade", "grade", "load_bundle",
+           "shift_bundle", "write_bundle"]
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})$")
 _LOG_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z)")
@@ -56,6 +57,44 @@ class Bundle:
     @property
     def end(self) -> datetime:
         return _parse_time(self.meta["end"], self.path / "incident.yaml", "end")
+
+    @property
+    def expected(self) -> dict[str, str] | None:
+        """The known answer of a test bundle: {kind, resource}, or {kind: none}."""
+        value = self.meta.get("expected")
+        return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else None
+
+
+# A ranking whose best cause is below this confidence says "nothing certain is wrong".
+QUIET_BELOW = 0.5
+
+
+@dataclass(frozen=True)
+class Grade:
+    """How a ranking of causes compares with a bundle's expected answer."""
+
+    kind: bool  # the top cause has the expected kind
+    resource: bool  # the top cause names the expected resource
+    rank: int | None  # 1-based rank of the first cause right in both, None when absent
+    confidence: float  # of the top cause; 0.0 when nothing was found
+
+    @property
+    def correct(self) -> bool:
+        return self.kind and self.resource
+
+
+def grade(expected: dict[str, str], causes: list[dict[str, Any]]) -> Grade:
+    """Grade causes (the RCA JSON contract) against `expected`. For a negative control
+    (kind none) the ranking is right when it is empty or its best cause is quiet."""
+    top = causes[0] if causes else None
+    confidence = float(top["confidence"]) if top else 0.0
+    if expected.get("kind") == "none":
+        quiet = top is None or confidence < QUIET_BELOW
+        return Grade(quiet, quiet, 1 if quiet else None, confidence)
+    rank = next((i for i, c in enumerate(causes, 1) if c["kind"] == expected["kind"]
+                 and c["resource"] == expected.get("resource")), None)
+    return Grade(bool(top and top["kind"] == expected["kind"]),
+                 bool(top and top["resource"] == expected.get("resource")), rank, confidence)
 
 
 def _parse_time(value: Any, where: Path, what: str) -> datetime:
@@ -100,6 +139,20 @@ def _check_object(doc: Any, path: Path, index: int) -> list[dict[str, Any]]:
     return [doc]
 
 
+def _check_expected(value: Any, where: Path) -> None:
+    if value is None:
+        return
+    if not isinstance(value, dict) or not value.get("kind"):
+        raise BundleError(f"{where}: expected must be a mapping with kind (and resource), "
+                          "or {kind: none}")
+    if value["kind"] == "none":
+        return
+    resource = str(value.get("resource") or "")
+    if len(resource.split("/")) not in (2, 3) or not all(resource.split("/")):
+        raise BundleError(f"{where}: expected.resource {resource!r} is not Kind/namespace/name "
+                          "(or Kind/name for cluster-scoped objects)")
+
+
 def load_bundle(path: Path) -> Bundle:
     path = Path(path)
     if not path.is_dir():
@@ -115,6 +168,7 @@ def load_bundle(path: Path) -> Bundle:
         if not meta.get(key):
             raise BundleError(f"{incident}: {key} is missing")
     _parse_time(meta["end"], incident, "end")
+    _check_expected(meta.get("expected"), incident)
     cluster = path / "cluster.yaml"
     if not cluster.is_file():
         raise BundleError(f"{cluster}: missing (the Kubernetes objects of the incident)")

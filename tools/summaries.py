@@ -198,6 +198,10 @@ def event_summary(event: dict[str, Any]) -> dict[str, Any]:
         "message": (event.get("message") or event.get("note") or "")[:500],
         "count": event.get("count") or (event.get("series") or {}).get("count") or 1,
         "last_seen": last, "first_seen": event.get("firstTimestamp") or last,
+        # The node that reported it (kubelet events): names the node even after the pod
+        # it is about is gone, as after an eviction.
+        "host": (event.get("source") or {}).get("host") or event.get("reportingInstance")
+        or (event.get("deprecatedSource") or {}).get("host") or "",
     }
 
 

@@ -9,6 +9,7 @@ the detectors need. What cannot be read is recorded in `missing`, never guessed.
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +56,11 @@ def metric_queries(facts: model.WorkloadFacts) -> dict[str, str]:
         "cpu_limit": f'min(kube_pod_container_resource_limits{{{pods}, resource="cpu"}})',
         "throttling": f"sum(rate(container_cpu_cfs_throttled_periods_total{{{pods}}}[10m])) / "
                       f"sum(rate(container_cpu_cfs_periods_total{{{pods}}}[10m]))",
+        # Utilisation of requests, as the HPA sees it; cAdvisor's pod-level series (no
+        # container label) and the pause container would count twice in a sum.
+        "cpu_utilisation": f'sum(rate(container_cpu_usage_seconds_total{{{pods}, container!="", '
+                           f'container!="POD"}}[10m])) / sum(kube_pod_container_resource_requests'
+                           f'{{{pods}, resource="cpu"}})',
     }
     for svc in facts.services[:2]:
         sel = f'namespace="{ns}", service="{svc["metadata"]["name"]}"'
@@ -172,8 +178,13 @@ async def collect_workload(tools: targets.ToolCaller, target: targets.Target,
             pvcs.update(f"{claim['metadata']['name']}-{target.name}-{i}" for i in range(replicas))
     related = {target.name, *pod_names, *rs_names, *configmaps, *secrets, *pvcs,
                *(h["metadata"]["name"] for h in [facts.hpa] if h)}
+    gone = _gone_pod_pattern(target, rs_names)
     facts.events = [e for e in _data(answers["events"]) or []
-                    if e["object"].partition("/")[2] in related]
+                    if e["object"].partition("/")[2] in related
+                    or (e["object"].startswith("Pod/") and gone.match(e["object"][4:]))]
+    # Nodes that evicted the workload's pods matter even once the pods are gone.
+    used_nodes |= {e.get("host") for e in facts.events
+                   if e["reason"] in ("Evicted", "Preempted") and e.get("host")}
     facts.events += [e for e in _data(answers["node_events"]) or []
                      if e["object"].partition("/")[2] in used_nodes]
 
@@ -190,6 +201,17 @@ async def collect_workload(tools: targets.ToolCaller, target: targets.Target,
 
     await asyncio.gather(_collect_logs(tools, facts), _collect_metrics(tools, facts, window))
     return facts
+
+
+def _gone_pod_pattern(target: targets.Target, replicasets: set[str]) -> re.Pattern[str]:
+    """Names of the workload's pods, including those deleted since (evicted, replaced):
+    their events outlive them for an hour."""
+    if target.kind == "StatefulSet":
+        return re.compile(rf"{re.escape(target.name)}-\d+$")
+    if not replicasets:
+        return re.compile(r"(?!)")
+    names = "|".join(re.escape(r) for r in sorted(replicasets))
+    return re.compile(rf"(?:{names})-[a-z0-9]{{5}}$")
 
 
 def _log_priority(pod: dict[str, Any]) -> tuple[int, int]:

@@ -3,43 +3,95 @@ configuration objects it references."""
 
 from __future__ import annotations
 
+import statistics
+from typing import Any
+
 from graph import actions
-from graph.rca import model
+from graph.rca import collect, model
+from tools import summaries
 
 __all__ = ["detect_infra_causes"]
 
 _PRESSURE = ("MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable")
 
 
-def _nodes(facts: model.WorkloadFacts) -> list[model.Cause]:
-    causes = []
-    used = {p.get("spec", {}).get("nodeName") for p in facts.pods}
-    for name in sorted(n for n in used if n):
-        node = facts.nodes.get(name)
-        if node is None:
+def _node_condition(node: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """('NotReady' or the pressures, the condition) when the node is unwell now."""
+    conditions = {c.get("type"): c for c in node.get("status", {}).get("conditions") or []}
+    ready = conditions.get("Ready", {})
+    bad = [t for t in _PRESSURE if conditions.get(t, {}).get("status") == "True"]
+    if ready.get("status") == "True" and not bad:
+        return None
+    if ready.get("status") != "True":
+        return "NotReady", ready
+    return ", ".join(bad), conditions[bad[0]]
+
+
+def _evictions(facts: model.WorkloadFacts,
+               window: collect.Window | None) -> dict[str, list[dict[str, Any]]]:
+    """Eviction events of the workload's pods (also of pods deleted since), by node."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for event in facts.events:
+        if event["reason"] != "Evicted" or not event.get("host"):
             continue
-        conditions = {c.get("type"): c for c in node.get("status", {}).get("conditions") or []}
-        ready = conditions.get("Ready", {})
-        bad = [t for t in _PRESSURE if conditions.get(t, {}).get("status") == "True"]
-        if ready.get("status") == "True" and not bad:
+        seen = _epoch(event.get("last_seen"))
+        if window is not None and seen is not None and seen < window.start:
+            continue
+        found.setdefault(str(event["host"]), []).append(event)
+    return found
+
+
+def _nodes(facts: model.WorkloadFacts, window: collect.Window | None) -> list[model.Cause]:
+    causes = []
+    evicted = _evictions(facts, window)
+    used = {p.get("spec", {}).get("nodeName") for p in facts.pods
+            if p.get("status", {}).get("phase") not in ("Succeeded", "Failed")}
+    for name in sorted(n for n in used | set(evicted) if n):
+        node = facts.nodes.get(name)
+        unwell = _node_condition(node) if node is not None else None
+        if unwell is None and not evicted.get(name):
             continue
         pods_there = [p["metadata"]["name"] for p in facts.pods
-                      if p.get("spec", {}).get("nodeName") == name]
-        what = "NotReady" if ready.get("status") != "True" else ", ".join(bad)
-        condition = ready if what == "NotReady" else conditions[bad[0]]
-        evidence = [model.Evidence("status", f"node {name} {what}: "
-                                   f"{condition.get('message', '')[:160]}",
-                                   condition.get("lastTransitionTime", "")),
-                    model.Evidence("status", f"pods of {facts.name} on {name}: "
-                                   f"{', '.join(pods_there[:5])}")]
+                      if p.get("spec", {}).get("nodeName") == name
+                      and p.get("status", {}).get("phase") not in ("Succeeded", "Failed")]
+        evidence: list[model.Evidence] = []
+        if unwell is not None:
+            what, condition = unwell
+            evidence.append(model.Evidence("status", f"node {name} {what}: "
+                                           f"{condition.get('message', '')[:160]}",
+                                           condition.get("lastTransitionTime", "")))
+        if pods_there:
+            evidence.append(model.Evidence("status", f"pods of {facts.name} on {name}: "
+                                           f"{', '.join(pods_there[:5])}"))
+        gone = evicted.get(name, [])
+        evidence += [model.Evidence("event", f"Evicted {e['object']} on {name}: "
+                                    f"{e['message'][:160]}", e.get("last_seen") or "")
+                     for e in gone[:2]]
         evidence += [model.Evidence("event", f"{e['reason']} on {e['object']}: "
                                     f"{e['message'][:160]}", e.get("last_seen") or "")
-                     for e in facts.events if e["object"] == f"Node/{name}"][:2]
-        causes.append(model.Cause("NodeFailure", f"Node/{name}", f"node {name} is {what}, "
-                                  f"hosting {len(pods_there)} pod(s) of {facts.name}",
-                                  0.9 if what == "NotReady" else 0.8, evidence,
+                     for e in facts.events if e["object"] == f"Node/{name}"
+                     and e.get("type") == "Warning"][:2]
+        if unwell is not None:
+            state = unwell[0]
+            score = 0.9 if state == "NotReady" else 0.8
+            summary = f"node {name} is {state}" if state == "NotReady" else \
+                f"node {name} has {state}"
+            if pods_there:
+                summary += f", hosting {len(pods_there)} pod(s) of {facts.name}"
+        else:
+            score = 0.6  # the pressure has passed since
+            summary = f"node {name} was under pressure"
+        if gone:
+            score = min(0.92, score + 0.05)
+            summary += f"; it evicted {len(gone)} pod(s) of {facts.name}"
+        causes.append(model.Cause("NodeFailure", f"Node/{name}", summary, score, evidence,
                                   [actions.cordon(name, "keep new pods off it")]))
     return causes
+
+
+def _epoch(value: Any) -> float | None:
+    when = summaries.parse_time(str(value)) if value else None
+    return when.timestamp() if when else None
 
 
 def _pvcs(facts: model.WorkloadFacts) -> list[model.Cause]:
@@ -85,7 +137,25 @@ def _quota(facts: model.WorkloadFacts) -> list[model.Cause]:
                         f"quota {quota_name or '(unnamed)'}", 0.9, evidence)]
 
 
-def _hpa(facts: model.WorkloadFacts) -> list[model.Cause]:
+def _measured_utilisation(facts: model.WorkloadFacts,
+                          window: collect.Window | None) -> float | None:
+    """CPU of the pods in percent of their requests over the last 10 minutes, from
+    Prometheus: the HPA's own status is only a snapshot."""
+    points = (facts.metrics.get("cpu_utilisation") or {}).get("points") or []
+    if window is not None:
+        points = [(t, v) for t, v in points if t >= window.end - 600]
+    values = [v for _, v in points[-10:]]
+    return 100 * statistics.median(values) if values else None
+
+
+def _at_max_since(facts: model.WorkloadFacts, name: str, maximum: int) -> str:
+    rescales = [e for e in facts.events if e["object"] == f"HorizontalPodAutoscaler/{name}"
+                and e["reason"] == "SuccessfulRescale"
+                and e["message"].startswith(f"New size: {maximum};")]
+    return str(rescales[0].get("last_seen") or "") if rescales else ""
+
+
+def _hpa(facts: model.WorkloadFacts, window: collect.Window | None) -> list[model.Cause]:
     hpa = facts.hpa
     if hpa is None:
         return []
@@ -98,19 +168,33 @@ def _hpa(facts: model.WorkloadFacts) -> list[model.Cause]:
     if not maximum or current < maximum or not (limited or desired >= maximum):
         return []
     name = hpa["metadata"]["name"]
-    utilisation = [m.get("resource", {}).get("current", {}).get("averageUtilization")
-                   for m in status.get("currentMetrics") or []]
-    target = [m.get("resource", {}).get("target", {}).get("averageUtilization")
-              for m in spec.get("metrics") or []]
+    reported = [m.get("resource", {}).get("current", {}).get("averageUtilization")
+                for m in status.get("currentMetrics") or []]
+    goals = [m.get("resource", {}).get("target", {}).get("averageUtilization")
+             for m in spec.get("metrics") or [] if m.get("resource", {}).get("name") == "cpu"]
+    goal = goals[0] if goals else None
+    used: float | None = reported[0] if reported and reported[0] is not None else None
+    source = "HPA status"
+    if used is None:
+        used, source = _measured_utilisation(facts, window), "Prometheus"
     evidence = [model.Evidence("status", f"HPA {name} at its maximum: {current}/{maximum} "
-                               f"replicas" + (f", utilisation {utilisation[0]} % vs target "
-                                              f"{target[0]} %" if utilisation and target and
-                                              utilisation[0] is not None else ""))]
+                               "replicas", _at_max_since(facts, name, maximum))]
+    over = used is not None and goal is not None and used > goal
+    if used is not None and goal is not None:
+        evidence.append(model.Evidence("metric", f"CPU at {used:.0f} % of requests vs the "
+                                       f"HPA target of {goal} % ({source})"))
+    if limited:
+        evidence.append(model.Evidence("status", "ScalingLimited: the desired replica count "
+                                       "is more than the maximum"))
+    if used is not None and goal is not None and not over:
+        return []  # at its maximum but not asking for more: pinned, or the load has passed
+    if int(spec.get("minReplicas") or 1) >= maximum and not over:
+        return []  # pinned on purpose (min = max): it never was meant to scale
+    score = 0.85 if over else 0.75 if limited else 0.5
     return [model.Cause("HPAMaxed", f"HorizontalPodAutoscaler/{facts.namespace}/{name}",
-                        f"{facts.name} needs more replicas than its HPA allows ({maximum})",
-                        0.85 if limited or (utilisation and utilisation[0] and target and
-                                            target[0] and utilisation[0] > target[0]) else 0.6,
-                        evidence,
+                        f"{facts.name} needs more replicas than its HPA allows ({maximum})"
+                        + (f": CPU at {used:.0f} % of requests vs {goal} %" if over else ""),
+                        score, evidence,
                         [actions.set_hpa_max(f"HorizontalPodAutoscaler/{facts.namespace}/"
                                              f"{name}", max(maximum + 2, int(maximum * 1.5)),
                                              "room to scale out")])]
@@ -128,5 +212,7 @@ def _missing_refs(facts: model.WorkloadFacts) -> list[model.Cause]:
     return causes
 
 
-def detect_infra_causes(facts: model.WorkloadFacts) -> list[model.Cause]:
-    return _nodes(facts) + _pvcs(facts) + _quota(facts) + _hpa(facts) + _missing_refs(facts)
+def detect_infra_causes(facts: model.WorkloadFacts,
+                        window: collect.Window | None = None) -> list[model.Cause]:
+    return (_nodes(facts, window) + _pvcs(facts) + _quota(facts) + _hpa(facts, window)
+            + _missing_refs(facts))

@@ -12,7 +12,7 @@ from typing import Any
 from graph import actions
 from graph.rca import collect, detect_pods, model
 
-__all__ = ["Shift", "detect_metric_causes", "error_shift", "robust_shift"]
+__all__ = ["Shift", "detect_metric_causes", "error_shift", "recent_error_shift", "robust_shift"]
 
 Points = list[tuple[float, float]]
 
@@ -56,6 +56,26 @@ def error_shift(facts: model.WorkloadFacts, at: float) -> tuple[str, Shift] | No
     for key, series in facts.metrics.items():
         if key.startswith("errors:") and series["points"]:
             shift = robust_shift(series["points"], at)
+            if best is None or shift.after - shift.before > best[1].after - best[1].before:
+                best = (key.partition(":")[2], shift)
+    return best
+
+
+# "Now" for a symptom: the last minutes, against the baseline before the window. The
+# median over a whole window misses a failure that began in its last quarter.
+_RECENT_S = 600.0
+
+
+def recent_error_shift(facts: model.WorkloadFacts,
+                       window: collect.Window) -> tuple[str, Shift] | None:
+    """The service whose error ratio of the last ten minutes moved most from before the
+    window."""
+    best: tuple[str, Shift] | None = None
+    for key, series in facts.metrics.items():
+        if key.startswith("errors:") and series["points"]:
+            before = [v for t, v in series["points"] if t < window.start]
+            after = [v for t, v in series["points"] if t >= window.end - _RECENT_S]
+            shift = Shift(before, after)
             if best is None or shift.after - shift.before > best[1].after - best[1].before:
                 best = (key.partition(":")[2], shift)
     return best

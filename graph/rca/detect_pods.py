@@ -1,8 +1,11 @@
-"""Detectors over pod, container, scheduling, node, volume and quota state.
+"""Detectors over pod and container state: crashes, OOM kills, image pulls, start-up
+configuration, probes, scheduling and evictions.
 
 Each detector reads `WorkloadFacts` and returns causes with a raw score in [0, 1] that
 reflects how directly the evidence shows the cause (a container state the kubelet
-reports scores higher than a pattern in a log line).
+reports scores higher than a pattern in a log line). With an incident window, what ended
+before it is history: a container OOM-killed yesterday and running cleanly since is not
+today's incident.
 """
 
 from __future__ import annotations
@@ -12,13 +15,30 @@ from collections import Counter
 from typing import Any
 
 from graph import actions
-from graph.rca import model, signatures
+from graph.rca import collect, model, signatures
+from tools import summaries
 
 __all__ = ["detect_pod_causes", "parse_quantity", "previous_revision", "rollout_context"]
 
 _QUANTITY = re.compile(r"^([0-9.]+)([a-zA-Z]*)$")
 _FACTORS = {"": 1, "m": 1e-3, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
             "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+# A rollout this long before the window can still be what the window shows failing.
+_ROLLOUT_LEAD_S = 3600.0
+# Readiness failures of a pod that is ready now are start-up noise unless they go on.
+_FLAPPING_S = 300.0
+_FLAPPING_COUNT = 5
+# Terminations where the runtime never started the process (exec failures).
+_START_FAILURES = ("StartError", "ContainerCannotRun", "RunContainerError")
+_START_DETAIL = re.compile(r'exec: "[^"]+": [^:]+|no such file or directory|permission denied',
+                           re.I)
+_PROBE_STATUS = re.compile(r"statuscode: (\d{3})", re.I)
+_SIGTERM_EXIT = 143
+# What a rollout can change that a process reads at start-up (summaries.template_changes).
+_CONFIG_CHANGES = (": env ", ": envFrom", ": command", ": args")
+_START_UP_S = 10.0
+# A restart that happened in the window but was followed by a clean run counts less.
+_RECOVERED = 0.7
 
 
 def parse_quantity(text: str | int | float | None) -> float | None:
@@ -34,6 +54,11 @@ def _mib(value: float) -> str:
     return f"{round(value / 2**20)}Mi"
 
 
+def _epoch(value: Any) -> float | None:
+    when = summaries.parse_time(str(value)) if value else None
+    return when.timestamp() if when else None
+
+
 def previous_revision(facts: model.WorkloadFacts) -> dict[str, Any] | None:
     """The newest revision older than the current one: the usual rollback target."""
     current = next((r for r in facts.history if r["current"]), None)
@@ -43,13 +68,18 @@ def previous_revision(facts: model.WorkloadFacts) -> dict[str, Any] | None:
     return max(older, key=lambda r: r["revision"]) if older else None
 
 
-def rollout_context(facts: model.WorkloadFacts, failing: list[dict[str, Any]]) -> tuple[
+def rollout_context(facts: model.WorkloadFacts, failing: list[dict[str, Any]],
+                    window: collect.Window | None = None) -> tuple[
         model.Action | None, list[model.Evidence]]:
-    """When only the current revision's pods fail, the rollout brought the failure."""
+    """When only the current revision's pods fail and it rolled out shortly before or in
+    the window, the rollout brought the failure."""
     current = next((r for r in facts.history if r["current"]), None)
     previous = previous_revision(facts)
     if current is None or previous is None or not failing:
         return None, []
+    created = _epoch(current.get("created"))
+    if window is not None and (created is None or created < window.start - _ROLLOUT_LEAD_S):
+        return None, []  # the revision ran fine long before the failure started
     owners = {_owner(p) for p in failing}
     if owners != {current["replicaset"]}:
         return None, []
@@ -66,6 +96,12 @@ def rollout_context(facts: model.WorkloadFacts, failing: list[dict[str, Any]]) -
 def _owner(pod: dict[str, Any]) -> str:
     owners = pod.get("metadata", {}).get("ownerReferences") or []
     return str(owners[0].get("name")) if owners else ""
+
+
+def _recent(events: list[dict[str, Any]], window: collect.Window | None) -> list[dict[str, Any]]:
+    if window is None:
+        return events
+    return [e for e in events if (_epoch(e.get("last_seen")) or window.end) >= window.start]
 
 
 def _events_for(facts: model.WorkloadFacts, names: set[str], *reasons: str) -> list[dict[str, Any]]:
@@ -88,6 +124,12 @@ def _log_signals(facts: model.WorkloadFacts, pod: str) -> list[signatures.LogSig
     return found
 
 
+def _liveness_kills(facts: model.WorkloadFacts, pod: str, container: str,
+                    window: collect.Window | None) -> list[dict[str, Any]]:
+    return [e for e in _recent(_events_for(facts, {pod}, "Killing"), window)
+            if "liveness probe" in e["message"].lower() and container in e["message"]]
+
+
 def _crash_cause(facts: model.WorkloadFacts, pod: dict[str, Any], status: dict[str, Any],
                  term: dict[str, Any]) -> model.Cause:
     name = pod["metadata"]["name"]
@@ -96,6 +138,15 @@ def _crash_cause(facts: model.WorkloadFacts, pod: dict[str, Any], status: dict[s
     evidence = [model.Evidence("status", f"{name}/{container} restarted "
                                f"{status.get('restartCount', 0)}x, last exit {reason} "
                                f"(code {code})", term.get("finishedAt") or "")]
+    if reason in _START_FAILURES or code in (126, 127):
+        # The runtime could not start the process: a bad command, args or image entrypoint.
+        message = str(term.get("message") or "")
+        detail = _START_DETAIL.search(message)
+        evidence.append(model.Evidence("status", f"{reason}: {message[:220]}"
+                                       if message else f"exit code {code}: the command "
+                                       "could not be run"))
+        return model.Cause("ConfigError", facts.ref, f"{container} cannot start its command"
+                           + (f": {detail.group(0)}" if detail else ""), 0.88, evidence, [])
     signals = _log_signals(facts, name)
     missing = [s for s in signals if s.kind == "missing_config"]
     oom_logs = [s for s in signals if s.kind == "oom"]
@@ -169,40 +220,108 @@ def _waiting_cause(facts: model.WorkloadFacts, pod: dict[str, Any], status: dict
     return None
 
 
-def detect_pod_causes(facts: model.WorkloadFacts) -> list[model.Cause]:
+def _container_cause(facts: model.WorkloadFacts, pod: dict[str, Any], status: dict[str, Any],
+                     window: collect.Window | None) -> model.Cause | None:
+    """What one container status says, or None when it is healthy or its trouble is over."""
+    state = status.get("state") or {}
+    waiting = state.get("waiting")
+    cause = _waiting_cause(facts, pod, status, waiting) if waiting else None
+    if cause is not None:
+        return cause
+    term = (status.get("lastState") or {}).get("terminated") or state.get("terminated")
+    crash_looping = (waiting or {}).get("reason") == "CrashLoopBackOff"
+    if not term or term.get("reason") == "Completed" or not (
+            int(status.get("restartCount") or 0) > 0 or crash_looping):
+        return None
+    ended = _epoch(term.get("finishedAt"))
+    recovered = not crash_looping and "running" in state and bool(status.get("ready"))
+    if window is not None and recovered and ended is not None and ended < window.start:
+        return None  # restarted before the window and has run cleanly since
+    kills = _liveness_kills(facts, pod["metadata"]["name"], status["name"], window)
+    if kills and term.get("reason") != "OOMKilled":
+        return None  # the kubelet restarted it for its liveness probe: a probe cause
+    cause = _crash_cause(facts, pod, status, term)
+    if cause.kind == "CrashLoop" and term.get("exitCode") == _SIGTERM_EXIT and \
+            _has_liveness(facts, status["name"]):
+        # Stopped by SIGTERM, not crashed: with a liveness probe defined, the kubelet is
+        # the usual sender (its Killing events may have expired).
+        cause = model.Cause("ProbeFailure", facts.ref, f"{status['name']} is stopped with "
+                            "SIGTERM (exit 143), most likely by its failing liveness probe",
+                            0.6, cause.evidence, [])
+    if recovered:
+        cause.score *= _RECOVERED
+        cause.evidence.append(model.Evidence("status", f"{pod['metadata']['name']}/"
+                                             f"{status['name']} is running and ready again"))
+    return cause
+
+
+def detect_pod_causes(facts: model.WorkloadFacts,
+                      window: collect.Window | None = None) -> list[model.Cause]:
     causes: list[model.Cause] = []
     failing: list[dict[str, Any]] = []
     for pod in facts.pods:
         status = pod.get("status", {})
-        name = pod["metadata"]["name"]
         if status.get("reason") == "Evicted":
-            causes.append(model.Cause("NodeFailure", facts.ref, f"{name} was evicted: "
-                                      f"{status.get('message', '')[:160]}", 0.7,
-                                      [model.Evidence("status", f"{name} Evicted: "
-                                                      f"{status.get('message', '')[:200]}")]))
+            causes.append(_eviction(facts, pod))
             continue
         for cstatus in status.get("containerStatuses") or []:
-            state = cstatus.get("state") or {}
-            waiting = state.get("waiting")
-            cause = _waiting_cause(facts, pod, cstatus, waiting) if waiting else None
-            term = (cstatus.get("lastState") or {}).get("terminated") or state.get("terminated")
-            crashed = term and term.get("reason") != "Completed" and (
-                int(cstatus.get("restartCount") or 0) > 0
-                or (waiting or {}).get("reason") == "CrashLoopBackOff")
-            if cause is None and crashed and term:
-                cause = _crash_cause(facts, pod, cstatus, term)
+            cause = _container_cause(facts, pod, cstatus, window)
             if cause is not None:
                 causes.append(cause)
                 failing.append(pod)
         causes += _pending_causes(facts, pod)
-        causes += _probe_causes(facts, pod)
-    action, evidence = rollout_context(facts, failing)
-    for cause in causes:
+        probe = _probe_causes(facts, pod, window)
+        causes += probe
+        failing += [pod] * bool(probe)
+    action, evidence = rollout_context(facts, failing, window)
+    for number, cause in enumerate(causes):
         if action and cause.kind in ("ConfigError", "CrashLoop", "ImagePull", "ProbeFailure"):
+            if cause.kind == "CrashLoop" and _config_changed(facts) and _dies_at_start(facts):
+                # Nothing in the logs says why; the rollout changed what the process reads
+                # at start-up and it exits right away: its configuration is the suspect.
+                cause = causes[number] = model.Cause(
+                    "ConfigError", cause.resource, f"{cause.summary.split(' keeps ')[0]} exits "
+                    "at start-up since the rollout changed its configuration", 0.7,
+                    cause.evidence)
             cause.actions.insert(0, action)
             cause.evidence += evidence
             cause.score = min(0.97, cause.score + 0.03)
     return _merge(causes)
+
+
+def _config_changed(facts: model.WorkloadFacts) -> bool:
+    current = next((r for r in facts.history if r["current"]), None)
+    return any(word in change for change in (current or {}).get("changes") or []
+               for word in _CONFIG_CHANGES)
+
+
+def _dies_at_start(facts: model.WorkloadFacts) -> bool:
+    """Every recent termination came within seconds of the start."""
+    runs = []
+    for pod in facts.pods:
+        for status in pod.get("status", {}).get("containerStatuses") or []:
+            term = (status.get("lastState") or {}).get("terminated") or {}
+            began, ended = _epoch(term.get("startedAt")), _epoch(term.get("finishedAt"))
+            if began and ended:
+                runs.append(ended - began)
+    return bool(runs) and max(runs) <= _START_UP_S
+
+
+def _has_liveness(facts: model.WorkloadFacts, container: str) -> bool:
+    return any(c.get("name") == container and c.get("livenessProbe") for c in facts.containers)
+
+
+def _eviction(facts: model.WorkloadFacts, pod: dict[str, Any]) -> model.Cause:
+    """An evicted pod blames the node that evicted it (pressure), not the workload."""
+    name, status = pod["metadata"]["name"], pod.get("status", {})
+    node = pod.get("spec", {}).get("nodeName") or ""
+    message = str(status.get("message") or "")
+    evidence = [model.Evidence("status", f"{name} Evicted by {node or 'its node'}: "
+                               f"{message[:200]}")]
+    resource = f"Node/{node}" if node else facts.ref
+    return model.Cause("NodeFailure", resource, f"{node or 'a node'} evicted {name}: "
+                       f"{message[:120]}", 0.75, evidence,
+                       [actions.cordon(node, "keep new pods off it")] if node else [])
 
 
 def _pending_causes(facts: model.WorkloadFacts, pod: dict[str, Any]) -> list[model.Cause]:
@@ -211,7 +330,7 @@ def _pending_causes(facts: model.WorkloadFacts, pod: dict[str, Any]) -> list[mod
         return []
     name = pod["metadata"]["name"]
     scheduled: dict[str, Any] = next((c for c in status.get("conditions") or []
-                      if c.get("type") == "PodScheduled"), {})
+                                      if c.get("type") == "PodScheduled"), {})
     events = _events_for(facts, {name}, "FailedScheduling")
     message = (events[0]["message"] if events else scheduled.get("message", "")) or ""
     if scheduled.get("status") != "False" and not events:
@@ -220,26 +339,64 @@ def _pending_causes(facts: model.WorkloadFacts, pod: dict[str, Any]) -> list[mod
                                f"{scheduled.get('message', '')[:160]}".strip()),
                 *_event_evidence(events)]
     if "persistentvolumeclaim" in message.lower() or "unbound" in message.lower():
-        return [model.Cause("PVCPending", facts.ref, f"{name} waits for a volume claim",
-                            0.85, evidence)]
+        # The claim is the thing to fix; the workload only waits for it.
+        claims = [v["persistentVolumeClaim"]["claimName"]
+                  for v in pod.get("spec", {}).get("volumes") or []
+                  if "persistentVolumeClaim" in v]
+        stuck = [c for c in claims if c in facts.pvcs and (facts.pvcs[c] is None or (
+            facts.pvcs[c] or {}).get("status", {}).get("phase") == "Pending")]
+        resource = f"PersistentVolumeClaim/{facts.namespace}/{stuck[0]}" if stuck \
+            else facts.ref
+        return [model.Cause("PVCPending", resource, f"{name} waits for volume claim "
+                            f"{stuck[0] if stuck else '(unbound)'}", 0.85, evidence)]
     return [model.Cause("Unschedulable", facts.ref, f"{name} cannot be scheduled: "
                         f"{message[:160] or 'no node fits'}", 0.9, evidence)]
 
 
-def _probe_causes(facts: model.WorkloadFacts, pod: dict[str, Any]) -> list[model.Cause]:
+def _probe_causes(facts: model.WorkloadFacts, pod: dict[str, Any],
+                  window: collect.Window | None) -> list[model.Cause]:
     name = pod["metadata"]["name"]
-    events = [e for e in _events_for(facts, {name}, "Unhealthy")
+    events = [e for e in _recent(_events_for(facts, {name}, "Unhealthy"), window)
               if "probe failed" in e["message"].lower()]
-    if not events:
+    statuses = pod.get("status", {}).get("containerStatuses") or []
+    kills = [e for s in statuses for e in _liveness_kills(facts, name, s["name"], window)]
+    if not events and not kills:
         return []
-    ready = all(c.get("ready") for c in pod.get("status", {}).get("containerStatuses") or [])
-    kinds = Counter("Liveness" if "liveness" in e["message"].lower() else "Readiness"
+    ready = bool(statuses) and all(c.get("ready") for c in statuses)
+    kinds = Counter("Liveness" if "liveness" in e["message"].lower() else
+                    "Startup" if "startup" in e["message"].lower() else "Readiness"
                     for e in events)
-    score = 0.6 if ready else 0.85
-    return [model.Cause("ProbeFailure", facts.ref, f"{' and '.join(sorted(kinds))} probe of "
-                        f"{name} fails", score, _event_evidence(events),
+    if kills:
+        score = 0.9  # the kubelet kills containers for it: the restarts are the probe's
+    elif not ready:
+        score = max(_probe_directness(e["message"]) for e in events)
+    else:
+        end = window.end if window else None
+        going_on = [e for e in events if int(e.get("count") or 1) >= _FLAPPING_COUNT and (
+            end is None or (_epoch(e.get("last_seen")) or end) >= end - _FLAPPING_S)]
+        if not going_on:
+            return []  # a ready pod that failed a probe while it started: noise
+        score = 0.5
+    evidence = _event_evidence(sorted(kills, key=lambda e: -int(e.get("count") or 1))[:1]
+                               + events)
+    return [model.Cause("ProbeFailure", facts.ref, f"{' and '.join(sorted(kinds)) or 'Liveness'} "
+                        f"probe of {name} fails", score, evidence,
                         [actions.restart(facts.ref, "fresh pods if the probe failure is "
                                          "transient")])]
+
+
+def _probe_directness(message: str) -> float:
+    """How much a failing probe is the cause rather than a messenger: a 404 means the
+    probe asks for what the app does not serve (the probe is wrong); a 5xx means the app
+    reports itself unwell, usually because of something else."""
+    status = _PROBE_STATUS.search(message)
+    if status:
+        code = int(status.group(1))
+        return 0.85 if 400 <= code < 500 else 0.65
+    lowered = message.lower()
+    if "connection refused" in lowered:
+        return 0.8  # nothing listens on the probed port
+    return 0.75  # timeouts: slow, or stuck
 
 
 def _merge(causes: list[model.Cause]) -> list[model.Cause]:

@@ -31,6 +31,11 @@ _MISSING_ENV = [
 _OOM = re.compile(r"OutOfMemoryError|Cannot allocate memory|MemoryError|out of memory|"
                   r"JavaScript heap out of memory|fatal error: runtime: out of memory", re.I)
 _HOST_PORT = r"(?:https?://)?([a-z0-9][a-z0-9.\-]*[a-z0-9])(?::(\d{2,5}))"
+# libpq names the server as `server at "HOST" (IP), port N failed: ...` (psycopg, asyncpg,
+# SQLAlchemy all repeat it), or `on host "HOST" ... on port N` in older releases.
+_LIBPQ = re.compile(r'server at "([a-z0-9][a-z0-9.\-]*[a-z0-9])"(?: \([0-9a-f.:]+\))?, port '
+                    r"(\d{2,5}) failed|on host \"([a-z0-9][a-z0-9.\-]*[a-z0-9])\".*?port (\d{2,5})",
+                    re.I)
 _DEPENDENCY = [
     re.compile(r"(?:connection refused|connect(?:ion)? timed out|i/o timeout|no route to host|"
                r"connection reset|ECONNREFUSED|ETIMEDOUT|dial tcp|could not connect|failed to "
@@ -44,23 +49,69 @@ _DEPENDENCY = [
 _DNS = re.compile(r"(?:no such host|Name or service not known|could not resolve|"
                   r"getaddrinfo ENOTFOUND|Temporary failure in name resolution)[^\n]*?"
                   r"([a-z0-9][a-z0-9.\-]*[a-z0-9])?", re.I)
-_DB_EXHAUSTED = re.compile(r"too many connections|remaining connection slots are reserved|"
+_DB_EXHAUSTED = re.compile(r"too many (?:connections|clients)|"
+                           r"remaining connection slots are reserved|"
                            r"connection pool (?:exhausted|timeout)|max_connections|"
                            r"ERR max number of clients reached", re.I)
 _EXCEPTION = re.compile(r"Traceback \(most recent call last\)|Exception|panic:|FATAL|"
                         r"\bERROR\b|Unhandled|segmentation fault", re.I)
 _NOT_HOSTS = {"localhost", "127.0.0.1", "0.0.0.0"}
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
+                        r"(?:Z|[+-]\d{2}:?\d{2})?|\b\d{2}:\d{2}:\d{2}(?:[.,]\d+)?\b", re.I)
+_DATE_LIKE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_IPV4 = re.compile(r"^(?:\d{1,3}\.){3}\d{1,3}$")
+# Go's resolver: `lookup HOST on 10.96.0.10:53: ...` (no such host, i/o timeout, ...).
+_GO_LOOKUP = re.compile(r"lookup ([a-z0-9][a-z0-9.\-]*[a-z0-9]) on [0-9a-f.:\[\]]+:53\b", re.I)
+# A DNS name (at least one dot and a letter in its first label) with a port.
+_NAMED_HOST_PORT = re.compile(r"(?<![\w.\-])([a-z][a-z0-9\-]*(?:\.[a-z0-9\-]+)+):(\d{2,5})\b", re.I)
+
+
+def _libpq_host(line: str) -> str:
+    match = _LIBPQ.search(line)
+    if not match:
+        return ""
+    host, port = (match.group(1), match.group(2)) if match.group(1) else (match.group(3),
+                                                                          match.group(4))
+    return "" if host.lower() in _NOT_HOSTS else f"{host.lower()}:{port}"
+
+
+def _plausible_host(host: str) -> bool:
+    if host in _NOT_HOSTS or _DATE_LIKE.match(host):
+        return False
+    if host.replace(".", "").isdigit():
+        return bool(_IPV4.match(host))
+    return any(c.isalpha() for c in host)
 
 
 def _dependency(line: str) -> LogSignal | None:
+    libpq = _libpq_host(line)
+    if libpq:
+        return LogSignal("dependency", line, libpq)
+    # Timestamps look like host:port to the patterns ("2025-03-03T12:41" has a port 41).
+    clean = _TIMESTAMP.sub(" ", line)
     for pattern in _DEPENDENCY:
-        match = pattern.search(line)
-        if match:
+        pos = 0
+        while (match := pattern.search(clean, pos)) is not None:
             host, port = match.group(1).lower(), match.group(2)
-            if host in _NOT_HOSTS or (host.replace(".", "").isdigit() and port is None):
-                continue
-            return LogSignal("dependency", line, f"{host}:{port}")
+            if _plausible_host(host):
+                break
+            pos = match.start(1) + 1
+        if match is None:
+            continue
+        if _IPV4.match(host):
+            # Clients often print the name they dialled next to the address it resolved
+            # to; the name says which Service, the address only maybe.
+            named = next((m for m in _NAMED_HOST_PORT.finditer(clean)
+                          if _plausible_host(m.group(1).lower())), None)
+            if named:
+                host, port = named.group(1).lower(), named.group(2)
+        return LogSignal("dependency", line, f"{host}:{port}")
     return None
+
+
+def _host_of(line: str) -> str:
+    found = _dependency(line)
+    return found.detail if found else ""
 
 
 def scan_log(text: str, *, limit: int = 40) -> list[LogSignal]:
@@ -79,7 +130,12 @@ def scan_log(text: str, *, limit: int = 40) -> list[LogSignal]:
         if signal is None and _OOM.search(line):
             signal = LogSignal("oom", line)
         if signal is None and _DB_EXHAUSTED.search(line):
-            signal = LogSignal("db_exhausted", line)
+            # The server said so: the host it names (if any) is the exhausted database.
+            signal = LogSignal("db_exhausted", line, _libpq_host(line) or _host_of(line))
+        if signal is None:
+            lookup = _GO_LOOKUP.search(line)
+            if lookup:
+                signal = LogSignal("dns", line, lookup.group(1).lower())
         if signal is None:
             signal = _dependency(line)
         if signal is None:

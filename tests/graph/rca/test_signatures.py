@@ -20,6 +20,24 @@ def test_connection_refused_names_host_and_port() -> None:
     assert found == [("dependency", "payments-api.shop.svc.cluster.local:8080")]
 
 
+def test_client_formats_name_the_server() -> None:
+    libpq = ('psycopg2.OperationalError: connection to server at "orders-db.shop.svc" '
+             '(10.96.1.2), port 5432 failed: FATAL:  sorry, too many clients already')
+    assert kinds(libpq) == [("db_exhausted", "orders-db.shop.svc:5432")]
+    go_dns = ("dial tcp: lookup kafka.streaming.svc on 10.96.0.10:53: read udp "
+              "10.0.0.5:4000->10.96.0.10:53: i/o timeout")
+    assert kinds(go_dns) == [("dns", "kafka.streaming.svc")]
+    # The name the client dialled says which Service; the address it resolved to may not.
+    assert kinds("GET /p -> pricing.shop.svc.cluster.local:80 failed: connect ECONNREFUSED "
+                 "10.96.7.7:80") == [("dependency", "pricing.shop.svc.cluster.local:80")]
+
+
+def test_timestamps_are_not_hosts() -> None:
+    assert kinds("2026-11-25T10:00:01Z INFO request path=/v1/orders status=502") == []
+    assert kinds("2026-11-25T10:00:01.123Z ERROR POST http://pay.shop.svc:8080/v1 returned "
+                 "503") == [("dependency", "pay.shop.svc:8080")]
+
+
 def test_localhost_is_not_a_dependency() -> None:
     assert ("dependency", "localhost:8080") not in kinds(
         "connection refused localhost:8080")
