@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 from graph import targets
 from graph.rca import calibrate, collect, detect_infra, detect_metrics, detect_pods, follow, model
@@ -150,9 +151,13 @@ async def _investigate_namespace(tools: targets.ToolCaller, namespace: str,
     workloads = await tools.call("list_workloads", namespace=namespace)
     rows = list(workloads.get("data") or [])
     if len(rows) > _MAX_NAMESPACE_WORKLOADS:
-        warned = await tools.call("list_events", namespace=namespace, warnings_only=True,
-                                  limit=300)
-        noisy = {str(e["object"]).partition("/")[2] for e in warned.get("data") or []}
+        events = await tools.call("list_events", namespace=namespace, limit=500)
+        # Warnings, and rollouts inside the window: a bad rollout keeps its replicas
+        # "available" and shows only in its metrics.
+        noisy = {str(e["object"]).partition("/")[2] for e in events.get("data") or []
+                 if e["type"] == "Warning" or (
+                     e["reason"] == "ScalingReplicaSet"
+                     and _after(e.get("last_seen"), window.start - 1800))}
         rows = [r for r in rows if not r["healthy"] or any(
             n.startswith(str(r["name"])) for n in noisy)][:_MAX_NAMESPACE_WORKLOADS]
     seen = {f"{r['kind']}/{r['namespace']}/{r['name']}" for r in rows}
@@ -160,6 +165,11 @@ async def _investigate_namespace(tools: targets.ToolCaller, namespace: str,
         tools, targets.Target(str(r["kind"]), str(r["namespace"]), str(r["name"])), window, 0,
         seen, result) for r in rows))
     result.causes = [cause for causes, _ in found for cause in causes]
+
+
+def _after(stamp: Any, since: float) -> bool:
+    when = summaries.parse_time(str(stamp)) if stamp else None
+    return when is not None and when.timestamp() >= since
 
 
 def _dedupe(causes: list[model.Cause]) -> list[model.Cause]:
