@@ -39,7 +39,7 @@ def draw_forecast(result: forecast.ForecastResult, path: Path, *, title: str, un
     axes.plot(when(history.timestamps[keep]), history.values[keep], color="#555555",
               linewidth=1, label="history")
     axes.plot(when(result.timestamps), result.values, color="#1f77b4", linewidth=1.5,
-              label=f"forecast ({result.model})")
+              label=f"forecast ({result.model[:40]})")
     axes.fill_between(when(result.timestamps), result.lower, result.upper, color="#1f77b4",
                       alpha=0.2, label=f"{result.interval:.0%} interval")
     if capacity_line:

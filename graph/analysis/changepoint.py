@@ -112,15 +112,24 @@ def deseasonalise(series: series_mod.Series) -> np.ndarray:
     for seconds in (series_mod.WEEK, series_mod.DAY):
         period = series.period(seconds)
         if period and len(series) >= 2 * period:
-            phase = np.arange(len(series)) % period
-            out = values.copy()
-            for p in range(period):
-                members = values[phase == p]
-                members = members[~np.isnan(members)]
-                if members.size:
-                    out[phase == p] -= np.median(members)
-            return out
+            return values - _phase_medians(values, period)[np.arange(len(series)) % period]
     return values
+
+
+def _phase_medians(values: np.ndarray, period: int) -> np.ndarray:
+    """The median of the observed values at each phase of `period` (NaN for a phase
+    never observed), all phases at once: one column per phase, missing values sorted
+    last."""
+    rows = -(-values.size // period)
+    grid = np.full(rows * period, np.nan)
+    grid[:values.size] = values
+    grid = np.sort(grid.reshape(rows, period), axis=0)
+    count = np.count_nonzero(~np.isnan(grid), axis=0)
+    cols = np.arange(period)
+    low = grid[np.maximum(count - 1, 0) // 2, cols]
+    high = grid[count // 2, cols]
+    # Halving the sum of the two middle values is how np.median averages them.
+    return np.where(count > 0, (low + high) / 2, np.nan)
 
 
 def _measure(series: series_mod.Series, residual: np.ndarray, index: int,

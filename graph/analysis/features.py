@@ -71,6 +71,8 @@ class Frame:
     weekday: np.ndarray
     """Day of week (Monday 0) for every index up to n + horizon."""
     day_bins: int
+    cumsum: np.ndarray
+    """Running sums of `filled` with a leading zero: window means in constant time."""
 
     @property
     def n(self) -> int:
@@ -93,7 +95,8 @@ def make_frame(series: series_mod.Series, z: np.ndarray, horizon: int, *,
     day_bin = np.minimum((seconds / series_mod.DAY * bins).astype(np.int64), bins - 1)
     # 1970-01-01 was a Thursday: shift so that Monday is 0.
     weekday = (np.floor(local / series_mod.DAY).astype(np.int64) + 3) % 7
-    return Frame(z, filled, day, week, day_bin, weekday, bins)
+    cumsum = np.concatenate(([0.0], np.cumsum(filled)))
+    return Frame(z, filled, day, week, day_bin, weekday, bins, cumsum)
 
 
 def causal_fill(z: np.ndarray, periods: list[int]) -> np.ndarray:
@@ -142,7 +145,7 @@ def lag_design(frame: Frame, origins: np.ndarray, horizon: int, weeks: int,
     lags = [zf[t - back - j * season] for j in range(weeks)]
     base = np.mean(lags, axis=0)
     cols = [lag - base for lag in lags[1:]] if weeks > 1 else []
-    cum = np.concatenate(([0.0], np.cumsum(zf)))
+    cum = frame.cumsum
     span = frame.day if frame.day and frame.day < season else max(1, season // 4)
 
     def level(end: np.ndarray) -> np.ndarray:
@@ -162,8 +165,14 @@ def lag_design(frame: Frame, origins: np.ndarray, horizon: int, weeks: int,
         recent_base = np.mean([zf[t - back_day - j * season] for j in range(1, weeks + 1)],
                               axis=0)
         cols += [recent - base, recent - recent_base]
-    X = np.column_stack(cols)
+    # Filled in place: stacking, then stacking one-hot blocks on, copies the largest
+    # array of a forecast twice.
+    width = len(cols) + (frame.day_bins + 7 if calendar else 0)
+    X = np.zeros((t.size, width))
+    for k, col in enumerate(cols):
+        X[:, k] = col
     if calendar:
-        X = np.column_stack((X, np.eye(frame.day_bins)[frame.day_bin[t]],
-                             np.eye(7)[frame.weekday[t]]))
+        rows = np.arange(t.size)
+        X[rows, len(cols) + frame.day_bin[t]] = 1.0
+        X[rows, len(cols) + frame.day_bins + frame.weekday[t]] = 1.0
     return X, base, t, h

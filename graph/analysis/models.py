@@ -1,35 +1,31 @@
-"""Candidate forecasting models; the backtest picks one per series.
+"""Candidate forecasting models; the backtest picks and blends them per series.
 
 All models work on a `features.Frame` in transformed space. `fit(frame, end, horizon)`
 learns from targets before index `end`; `predict(frame, origin, horizon)` forecasts the
-points after `origin` from points at or before it. Baselines need no fit.
+points after `origin` from points at or before it, and `predict_many` does so for
+several origins (a backtest) at once. The models here need no fit; the learned ones
+are in `regression`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Protocol
 
 import numpy as np
-import threadpoolctl
-from sklearn.ensemble import HistGradientBoostingRegressor
-from sklearn.linear_model import Ridge
 
 from graph.analysis import features
 
 __all__ = [
     "Drift",
-    "LagRegression",
+    "LevelledSeasonal",
     "Model",
     "Naive",
+    "PerOrigin",
     "SeasonalMean",
     "SeasonalNaive",
 ]
-
-# Training rows are capped (by thinning origins evenly, newest kept) so that a forecast
-# stays interactive on fine-step histories.
-MAX_RIDGE_ROWS = 40_000
-MAX_TREE_ROWS = 15_000
 
 
 class Model(Protocol):
@@ -43,9 +39,25 @@ class Model(Protocol):
 
     def predict(self, frame: features.Frame, origin: int, horizon: int) -> np.ndarray: ...
 
+    def predict_many(self, frame: features.Frame, origins: np.ndarray,
+                     horizon: int) -> np.ndarray:
+        """One row of `predict` per origin."""
+        ...
+
+
+class PerOrigin:
+    """`predict_many` as a loop over `predict`, for models with nothing to share."""
+
+    def predict(self, frame: features.Frame, origin: int, horizon: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict_many(self, frame: features.Frame, origins: np.ndarray,
+                     horizon: int) -> np.ndarray:
+        return np.vstack([self.predict(frame, int(o), horizon) for o in origins])
+
 
 @dataclasses.dataclass
-class Naive:
+class Naive(PerOrigin):
     """The last value, held flat: right for random walks and flat gauges."""
 
     name: str = "naive"
@@ -74,16 +86,28 @@ class Drift:
         return None
 
     def predict(self, frame: features.Frame, origin: int, horizon: int) -> np.ndarray:
-        lo = max(0, origin + 1 - self.window)
-        y = frame.filled[lo:origin + 1]
-        x = np.arange(y.size, dtype=np.float64)
-        if y.size < 3:
-            return np.full(horizon, y[-1])
-        # Median of pairwise slopes on a thinned grid: a single spike or reset in the
-        # window would tilt a least-squares line.
-        slope = _pairwise_slope(x, y)
-        level = float(np.median(y - slope * x)) + slope * x[-1]
-        return level + slope * np.arange(1, horizon + 1)
+        return self.predict_many(frame, np.array([origin]), horizon)[0]
+
+    def predict_many(self, frame: features.Frame, origins: np.ndarray,
+                     horizon: int) -> np.ndarray:
+        origins = np.asarray(origins)
+        size = np.minimum(origins + 1, self.window)
+        out = np.empty((origins.size, horizon))
+        # Origins with the same window length share the pair grid: one median per group.
+        for length in np.unique(size):
+            rows = np.flatnonzero(size == length)
+            ends = origins[rows]
+            if length < 3:
+                out[rows] = frame.filled[ends][:, None]
+                continue
+            x = np.arange(length, dtype=np.float64)
+            y = frame.filled[ends[:, None] - length + 1 + np.arange(length)]
+            # Median of pairwise slopes on a thinned grid: a single spike or reset in
+            # the window would tilt a least-squares line.
+            slope = _pairwise_slopes(x, y)
+            level = np.median(y - slope[:, None] * x, axis=1) + slope * x[-1]
+            out[rows] = level[:, None] + slope[:, None] * np.arange(1, horizon + 1)
+        return out
 
 
 @dataclasses.dataclass
@@ -100,8 +124,11 @@ class SeasonalNaive:
         return None
 
     def predict(self, frame: features.Frame, origin: int, horizon: int) -> np.ndarray:
-        t = origin + np.arange(1, horizon + 1)
-        back = np.ceil((t - origin) / self.period).astype(np.int64) * self.period
+        return self.predict_many(frame, np.array([origin]), horizon)[0]
+
+    def predict_many(self, frame: features.Frame, origins: np.ndarray,
+                     horizon: int) -> np.ndarray:
+        t, back = _targets(origins, horizon, self.period)
         return frame.filled[t - back]
 
 
@@ -121,79 +148,113 @@ class SeasonalMean:
         return None
 
     def predict(self, frame: features.Frame, origin: int, horizon: int) -> np.ndarray:
-        t = origin + np.arange(1, horizon + 1)
-        back = np.ceil((t - origin) / self.period).astype(np.int64) * self.period
+        return self.predict_many(frame, np.array([origin]), horizon)[0]
+
+    def predict_many(self, frame: features.Frame, origins: np.ndarray,
+                     horizon: int) -> np.ndarray:
+        t, back = _targets(origins, horizon, self.period)
         return np.mean([frame.filled[t - back - j * self.period] for j in range(self.count)],
                        axis=0)
 
 
 @dataclasses.dataclass
-class LagRegression:
-    """Direct multi-step regression on seasonal lags, recent-level features and the
-    calendar: one model for all steps, the step itself being a feature.
+class LevelledSeasonal:
+    """The same phase in each of the last `count` seasons (fewer when the history is
+    shorter), each moved by how far the last `span` points sit from the same points in
+    that season; the median of those when there are three or more, else their mean.
 
-    `kind` is "ridge" (linear, fast, extrapolates recent level deviations) or "gbm"
-    (histogram gradient boosting, captures interactions such as a deviation fading
-    with the step).
+    Load keeps its weekly shape while its level drifts from week to week: a plain
+    seasonal mean copies last week's level, this one carries today's level forward, and
+    the median ignores the one season that had an incident. The move is the median of
+    the paired differences, so that a few bad points (the tail of an outage) in either
+    window do not move the whole forecast.
     """
 
-    kind: str
-    weeks: int
-    name: str = "ridge"
-    min_train_origins: int = 24
-    _model: Ridge | HistGradientBoostingRegressor | None = dataclasses.field(
-        default=None, repr=False)
+    period: int
+    count: int
+    span: int
+    name: str = "levelled_seasonal"
 
     def min_origin(self, frame: features.Frame, horizon: int) -> int:
-        season = frame.season or 1
-        span = frame.day if frame.day and frame.day < season else max(1, season // 4)
-        return self.weeks * season + span
+        return self._reach(horizon) + self.span - 1
 
     def fit(self, frame: features.Frame, end: int, horizon: int) -> None:
-        first = self.min_origin(frame, horizon)
-        origins = np.arange(first, end - 1)
-        if origins.size < self.min_train_origins:
-            raise ValueError(f"{self.name}: {origins.size} training origins")
-        cap = MAX_RIDGE_ROWS if self.kind == "ridge" else MAX_TREE_ROWS
-        if origins.size * horizon > cap:
-            stride = int(np.ceil(origins.size * horizon / cap))
-            origins = origins[::-1][::stride][::-1]
-        X, base, t, _ = self._design(frame, origins, horizon)
-        keep = t < end
-        target = frame.z[np.minimum(t, frame.n - 1)] - base
-        keep &= ~np.isnan(target)
-        if self.kind == "ridge":
-            model: Ridge | HistGradientBoostingRegressor = Ridge(alpha=1.0)
-        else:
-            model = HistGradientBoostingRegressor(
-                max_iter=150, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=40,
-                l2_regularization=1.0, early_stopping=False, random_state=0)
-        # One thread: the result must not depend on the machine, and a chat bot runs
-        # several of these side by side.
-        with threadpoolctl.threadpool_limits(1):
-            model.fit(X[keep], target[keep])
-        self._model = model
+        return None
 
     def predict(self, frame: features.Frame, origin: int, horizon: int) -> np.ndarray:
-        if self._model is None:
-            raise ValueError(f"{self.name} is not fitted")
-        X, base, _, _ = self._design(frame, np.array([origin]), horizon)
-        with threadpoolctl.threadpool_limits(1):
-            return base + self._model.predict(X)
+        return self.predict_many(frame, np.array([origin]), horizon)[0]
 
-    def _design(self, frame: features.Frame, origins: np.ndarray,
-                horizon: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        ridge = self.kind == "ridge"
-        X, base, t, h = features.lag_design(frame, origins, horizon, self.weeks,
-                                            calendar=ridge)
-        if not ridge:
-            X = np.column_stack((X, h, frame.day_bin[t], frame.weekday[t]))
-        return X, base, t, h
+    def predict_many(self, frame: features.Frame, origins: np.ndarray,
+                     horizon: int) -> np.ndarray:
+        origins = np.asarray(origins)
+        t, back = _targets(origins, horizon, self.period)
+        lags = back[0]
+        window = np.arange(1 - self.span, 1)
+        recent = frame.z[origins[:, None] + window]
+        room = origins + 1 - self.span - self._reach(horizon)
+        count = np.minimum(self.count, room // self.period + 1)
+        parts = np.full((self.count, origins.size, horizon), np.nan)
+        for j in range(self.count):
+            lag = lags + j * self.period
+            move = np.empty((origins.size, horizon))
+            for b in np.unique(lag):
+                then = frame.z[np.maximum(origins[:, None] - int(b) + window, 0)]
+                move[:, lag == b] = _paired_shift(recent, then)[:, None]
+            # A season whose window was mostly not observed (an outage) cannot be moved.
+            usable = (j < count) & ~np.isnan(move).any(axis=1)
+            parts[j, usable] = frame.filled[t[usable] - lag] + move[usable]
+        used = np.count_nonzero(~np.isnan(parts[:, :, 0]), axis=0)
+        with np.errstate(invalid="ignore"):
+            mean = np.nansum(parts, axis=0) / np.maximum(used, 1)[:, None]
+        out = np.where((used >= 3)[:, None], _nan_median(parts, axis=0), mean)
+        # No season could be moved: the plain seasonal naive.
+        return np.where((used == 0)[:, None], frame.filled[t - back], out)
+
+    def _reach(self, horizon: int) -> int:
+        """How far back the first season's values lie for the farthest step."""
+        return -(-horizon // self.period) * self.period
 
 
-def _pairwise_slope(x: np.ndarray, y: np.ndarray, max_points: int = 200) -> float:
+def _paired_shift(recent: np.ndarray, then: np.ndarray) -> np.ndarray:
+    """Per row, the median of `recent` minus `then`, pair by pair; NaN when fewer than
+    half of the pairs were observed on both sides."""
+    diff = recent - then
+    seen = np.count_nonzero(~np.isnan(diff), axis=1)
+    return np.where(seen * 2 >= diff.shape[1], _nan_median(diff, axis=1), np.nan)
+
+
+def _nan_median(values: np.ndarray, axis: int) -> np.ndarray:
+    """The median of the non-missing values along `axis` (NaN where there are none),
+    computed as np.median does: the middle value, or the mean of the middle two."""
+    ordered = np.sort(values, axis=axis)  # missing values sort last
+    count = np.count_nonzero(~np.isnan(ordered), axis=axis, keepdims=True)
+    low = np.take_along_axis(ordered, np.maximum(count - 1, 0) // 2, axis=axis)
+    high = np.take_along_axis(ordered, count // 2, axis=axis)
+    middle = np.where(count > 0, (low + high) / 2, np.nan)
+    return np.squeeze(middle, axis=axis)
+
+
+def _targets(origins: np.ndarray, horizon: int,
+             period: int) -> tuple[np.ndarray, np.ndarray]:
+    """Target indices (origins x steps) and how far back their latest season lies."""
+    steps = np.arange(1, horizon + 1)
+    back = np.ceil(steps / period).astype(np.int64) * period
+    return np.asarray(origins)[:, None] + steps, np.broadcast_to(back, (len(origins), horizon))
+
+
+def _pairwise_slopes(x: np.ndarray, y: np.ndarray, max_points: int = 200) -> np.ndarray:
+    """Median pairwise slope of each row of `y` against `x`."""
     if x.size > max_points:
         pick = np.linspace(0, x.size - 1, max_points).round().astype(np.int64)
-        x, y = x[pick], y[pick]
-    i, j = np.triu_indices(x.size, k=1)
-    return float(np.median((y[j] - y[i]) / (x[j] - x[i])))
+        x, y = x[pick], y[:, pick]
+    i, j = _pairs(x.size)
+    return np.median((y[:, j] - y[:, i]) / (x[j] - x[i]), axis=1)
+
+
+@functools.lru_cache(maxsize=8)
+def _pairs(size: int) -> tuple[np.ndarray, np.ndarray]:
+    # The same few window sizes recur in every backtest; shared, so read-only.
+    i, j = np.triu_indices(size, k=1)
+    i.setflags(write=False)
+    j.setflags(write=False)
+    return i, j

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from graph.analysis import backtest, errors, forecast, series
+from graph.analysis import backtest, ensemble, errors, forecast, series
 
 HOUR = 3600.0
 # 2023-11-13 00:00 UTC, a Monday: weekday arithmetic below relies on it.
@@ -49,7 +49,7 @@ def test_seasonal_forecast_is_accurate_against_the_known_function() -> None:
 def test_intervals_cover_about_their_nominal_share() -> None:
     hours = np.arange(8 * 168)
     values = noisy(hours, seed=11, sd=0.08)
-    inside = []
+    inside: list[bool] = []
     for cut in (6 * 168 + 5, 7 * 168 - 24, 7 * 168 + 40):
         result = forecast.forecast(make(values[:cut]), 24)
         actual = values[cut:cut + 24]
@@ -141,3 +141,54 @@ def test_metrics_match_their_definitions() -> None:
     assert m["mape"] == pytest.approx(100 * (0.1 + 0.1) / 2)
     assert m["smape"] == pytest.approx(100 * (20 / 210 + 40 / 380) / 2)
     assert m["mase"] == pytest.approx(1.5)
+
+
+def test_forecast_many_is_forecast_of_each_series() -> None:
+    fleet = [make(noisy(np.arange(4 * 168), seed=seed)) for seed in (1, 2, 3)]
+    fleet.insert(1, make(np.array([1.0, np.nan, np.nan, 2.0, np.nan, 3.0])))
+    results = forecast.forecast_many(fleet, 48)
+    assert isinstance(results[1], errors.BadInput)
+    for s, result in zip(fleet, results, strict=True):
+        if isinstance(result, errors.BadInput):
+            continue
+        alone = forecast.forecast(s, 48, fast=True)
+        assert json.dumps(result.to_json(), sort_keys=True) == json.dumps(
+            alone.to_json(), sort_keys=True)
+    full = forecast.forecast_many(fleet[:1], 48, fast=False)[0]
+    assert not isinstance(full, errors.BadInput)
+    assert full.to_json() == forecast.forecast(fleet[0], 48).to_json()
+    with pytest.raises(errors.BadInput, match="horizon"):
+        forecast.forecast_many(fleet, 0)
+
+
+def test_fast_mode_leaves_out_gradient_boosting() -> None:
+    s = make(noisy(np.arange(6 * 168)))
+    assert "gbm" in forecast.forecast(s, 24).backtest["candidates"]
+    fast = forecast.forecast(s, 24, fast=True)
+    assert "gbm" not in fast.backtest["candidates"]
+    assert "ridge" in fast.backtest["candidates"]
+
+
+def test_auto_blends_the_best_candidates_by_their_backtest() -> None:
+    result = forecast.forecast(make(noisy(np.arange(6 * 168))), 24)
+    weights = result.backtest["weights"]
+    assert "+".join(weights) == result.model
+    assert sum(weights.values()) == pytest.approx(1.0)
+    candidates = result.backtest["candidates"]
+    best = min(candidates[name]["mase"] for name in weights)
+    assert all(candidates[name]["mase"] <= ensemble.MAX_RATIO * best for name in weights)
+    # The blend's own backtest is what the report and the intervals describe.
+    assert result.backtest["mase"] == candidates[result.model]["mase"]
+
+
+def test_a_forced_model_gets_the_windows_its_history_allows() -> None:
+    # 33 days: four weeks of lags leave room for only a few windows, which the default
+    # plan (windows from the first week on) would not give it.
+    values = noisy(np.arange(33 * 24))
+    result = forecast.forecast(make(values), 24, model="seasonal_mean_4w")
+    assert result.model == "seasonal_mean_4w"
+    assert 1 <= result.backtest["windows"] < 10
+    week = 168
+    expected = np.exp(np.mean([np.log(values[-week * k:][:24]) for k in range(1, 5)],
+                              axis=0))
+    assert np.allclose(result.values, expected, rtol=0.02)
