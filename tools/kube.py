@@ -18,7 +18,7 @@ from kubernetes import config as k8s_config
 
 from tools import errors
 
-__all__ = ["KIND_ALIASES", "KubeApi", "ResourceType", "connect", "resource_type"]
+__all__ = ["KIND_ALIASES", "KubeApi", "ResourceType", "connect", "require", "resource_type"]
 
 
 @dataclass(frozen=True)
@@ -198,6 +198,13 @@ def _clean(obj: dict[str, Any]) -> dict[str, Any]:
         obj["data"] = {key: "" for key in (obj.get("data") or {})}
         obj.pop("stringData", None)
     return obj
+
+
+def require(api: KubeApi | None) -> KubeApi:
+    """The cluster a tool needs, or the error that says none is configured."""
+    if api is None:
+        raise errors.BackendUnavailable("kubernetes", "no cluster is configured")
+    return api
 
 
 def connect(*, kubeconfig: str = "", context: str = "", in_cluster: bool = False,

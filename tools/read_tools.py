@@ -41,9 +41,7 @@ class ReadTools:
 
     # -- helpers ---------------------------------------------------------------------
     def _k(self) -> kube.KubeApi:
-        if self._kube is None:
-            raise errors.BackendUnavailable("kubernetes", "no cluster is configured")
-        return self._kube
+        return kube.require(self._kube)
 
     def _p(self) -> prom.PromApi:
         if self._prom is None:

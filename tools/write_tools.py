@@ -71,9 +71,7 @@ class WriteTools:
 
     # -- plumbing ------------------------------------------------------------------------
     def _k(self) -> kube.KubeApi:
-        if self._kube is None:
-            raise errors.BackendUnavailable("kubernetes", "no cluster is configured")
-        return self._kube
+        return kube.require(self._kube)
 
     def _check_ns(self, namespace: str) -> None:
         if not namespace:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 import statistics
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,15 +51,25 @@ def robust_shift(points: Points, at: float) -> Shift:
     return Shift(before, after)
 
 
-def error_shift(facts: model.WorkloadFacts, at: float) -> tuple[str, Shift] | None:
-    """The service whose error ratio moved most at `at`."""
+def _worst(facts: model.WorkloadFacts, prefix: str, split: Callable[[Points], Shift],
+           worse: Callable[[Shift], float]) -> tuple[str, Shift] | None:
+    """The service whose `prefix` series (errors:, latency:) moved most, by `worse`."""
     best: tuple[str, Shift] | None = None
     for key, series in facts.metrics.items():
-        if key.startswith("errors:") and series["points"]:
-            shift = robust_shift(series["points"], at)
-            if best is None or shift.after - shift.before > best[1].after - best[1].before:
+        if key.startswith(prefix) and series["points"]:
+            shift = split(series["points"])
+            if best is None or worse(shift) > worse(best[1]):
                 best = (key.partition(":")[2], shift)
     return best
+
+
+def _rise(shift: Shift) -> float:
+    return shift.after - shift.before
+
+
+def error_shift(facts: model.WorkloadFacts, at: float) -> tuple[str, Shift] | None:
+    """The service whose error ratio moved most at `at`."""
+    return _worst(facts, "errors:", lambda points: robust_shift(points, at), _rise)
 
 
 # "Now" for a symptom: the last minutes, against the baseline before the window. The
@@ -70,25 +81,15 @@ def recent_error_shift(facts: model.WorkloadFacts,
                        window: collect.Window) -> tuple[str, Shift] | None:
     """The service whose error ratio of the last ten minutes moved most from before the
     window."""
-    best: tuple[str, Shift] | None = None
-    for key, series in facts.metrics.items():
-        if key.startswith("errors:") and series["points"]:
-            before = [v for t, v in series["points"] if t < window.start]
-            after = [v for t, v in series["points"] if t >= window.end - _RECENT_S]
-            shift = Shift(before, after)
-            if best is None or shift.after - shift.before > best[1].after - best[1].before:
-                best = (key.partition(":")[2], shift)
-    return best
+    def split(points: Points) -> Shift:
+        return Shift([v for t, v in points if t < window.start],
+                     [v for t, v in points if t >= window.end - _RECENT_S])
+    return _worst(facts, "errors:", split, _rise)
 
 
 def _latency_shift(facts: model.WorkloadFacts, at: float) -> tuple[str, Shift] | None:
-    best: tuple[str, Shift] | None = None
-    for key, series in facts.metrics.items():
-        if key.startswith("latency:") and series["points"]:
-            shift = robust_shift(series["points"], at)
-            if best is None or shift.ratio > best[1].ratio:
-                best = (key.partition(":")[2], shift)
-    return best
+    return _worst(facts, "latency:", lambda points: robust_shift(points, at),
+                  lambda shift: shift.ratio)
 
 
 def _errors_regressed(shift: Shift) -> bool:
