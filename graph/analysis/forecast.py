@@ -120,7 +120,7 @@ def forecast(series: series_mod.Series, horizon: int, *, seasonality: str = "aut
     candidate (gradient boosting), for fleets of series; see `forecast_many`.
     """
     _check_args(horizon, seasonality, interval)
-    notes: list[str] = []
+    notes: list[str] = list(series.notes)
     history = _trim(series, notes)
     history, outages = series_mod.mask_outages(history)
     for o in outages:

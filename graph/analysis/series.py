@@ -63,6 +63,8 @@ class Series:
     time_format: TimeFormat = "epoch"
     """How the input wrote timestamps; outputs mirror it."""
     name: str = ""
+    notes: tuple[str, ...] = ()
+    """What was done to the input to put it on the grid (reported with a forecast)."""
 
     def __post_init__(self) -> None:
         ts = np.array(self.timestamps, dtype=np.float64)
@@ -143,8 +145,11 @@ class Outage:
 def from_samples(timestamps: np.ndarray | list[float], values: np.ndarray | list[float], *,
                  step: float | None = None, name: str = "", utc_offset: float | None = None,
                  time_format: TimeFormat = "epoch",
-                 lines: np.ndarray | None = None) -> Series:
+                 lines: np.ndarray | None = None, regularise: bool = False) -> Series:
     """Put samples on a regular grid, inferring the step when not given.
+
+    Samples off the grid are an error, or with `regularise` are averaged into their
+    nearest grid point, with a note saying how many moved.
 
     Missing grid points become NaN. Duplicates and samples off the grid are errors;
     `lines` (source line numbers) makes the message point at the row.
@@ -174,6 +179,8 @@ def from_samples(timestamps: np.ndarray | list[float], values: np.ndarray | list
     ratio = diffs / step
     k = np.rint(ratio)
     off = np.flatnonzero((k < 1) | (np.abs(ratio - k) > STEP_TOLERANCE))
+    if off.size and regularise:
+        return _regularised(ts, vs, float(step), off.size, name, utc_offset, time_format)
     if off.size:
         i = int(off[0])
         raise errors.BadInput(
@@ -188,6 +195,26 @@ def from_samples(timestamps: np.ndarray | list[float], values: np.ndarray | list
     grid[index] = vs
     stamps = ts[0] + step * np.arange(size, dtype=np.float64)
     return Series(stamps, grid, float(step), utc_offset, time_format, name)
+
+
+def _regularised(ts: np.ndarray, vs: np.ndarray, step: float, moved: int, name: str,
+                 utc_offset: float | None, time_format: TimeFormat) -> Series:
+    index = np.rint((ts - ts[0]) / step).astype(np.int64)
+    size = int(index[-1]) + 1
+    if size > MAX_GRID:
+        raise errors.BadInput(f"the series would need {size} grid points at a {step:g} s "
+                              f"step; more than {MAX_GRID}")
+    sums = np.zeros(size)
+    counts = np.zeros(size)
+    ok = ~np.isnan(vs)
+    np.add.at(sums, index[ok], vs[ok])
+    np.add.at(counts, index[ok], 1)
+    with np.errstate(invalid="ignore"):
+        grid = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    stamps = ts[0] + step * np.arange(size, dtype=np.float64)
+    note = (f"irregular step: {moved} sample(s) off the {step:g} s grid were moved to the "
+            "nearest grid point (several in one point are averaged)")
+    return Series(stamps, grid, step, utc_offset, time_format, name, (note,))
 
 
 def read_csv(path: str | pathlib.Path, *, name: str = "") -> Series:
@@ -243,7 +270,7 @@ def parse_csv(text: str, *, name: str = "") -> Series:
                               "with an offset, or ISO 8601 without one, throughout")
     time_format: TimeFormat = "epoch" if kinds <= {"epoch"} else "iso"
     return from_samples(np.array(stamps), np.array(values), name=name, utc_offset=offset,
-                        time_format=time_format, lines=np.array(lines))
+                        time_format=time_format, lines=np.array(lines), regularise=True)
 
 
 def _is_header(fields: list[str]) -> bool:

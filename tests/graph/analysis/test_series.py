@@ -50,10 +50,18 @@ def test_wrong_field_count() -> None:
         series.parse_csv("1700000000,1\n1700000060,2,3\n1700000120,3\n")
 
 
-def test_irregular_step_is_an_error() -> None:
+def test_irregular_step_is_an_error_for_samples_and_resampled_for_csv() -> None:
     text = "1700000000,1\n1700000060,2\n1700000120,3\n1700000150,4\n1700000240,5\n"
     with pytest.raises(errors.BadInput, match=r"irregular step.*line 4"):
-        series.parse_csv(text)
+        series.from_samples([1700000000, 1700000060, 1700000120, 1700000150, 1700000240],
+                            [1, 2, 3, 4, 5], lines=np.array([1, 2, 3, 4, 5]))
+    parsed = series.parse_csv(text)
+    assert parsed.step == 60
+    # The sample 30 s after a grid point is averaged into it (3 and 4 -> 3.5); the grid
+    # point it skipped is missing, not invented.
+    assert list(parsed.values[[0, 1, 2, 4]]) == [1, 2, 3.5, 5]
+    assert np.isnan(parsed.values[3])
+    assert parsed.notes and "irregular step" in parsed.notes[0]
 
 
 def test_too_few_points() -> None:
