@@ -180,7 +180,7 @@ def from_samples(timestamps: np.ndarray | list[float], values: np.ndarray | list
     k = np.rint(ratio)
     off = np.flatnonzero((k < 1) | (np.abs(ratio - k) > STEP_TOLERANCE))
     if off.size and regularise:
-        return _regularised(ts, vs, float(step), off.size, name, utc_offset, time_format)
+        return _regularised(ts, vs, float(step), name, utc_offset, time_format)
     if off.size:
         i = int(off[0])
         raise errors.BadInput(
@@ -197,9 +197,11 @@ def from_samples(timestamps: np.ndarray | list[float], values: np.ndarray | list
     return Series(stamps, grid, float(step), utc_offset, time_format, name)
 
 
-def _regularised(ts: np.ndarray, vs: np.ndarray, step: float, moved: int, name: str,
+def _regularised(ts: np.ndarray, vs: np.ndarray, step: float, name: str,
                  utc_offset: float | None, time_format: TimeFormat) -> Series:
-    index = np.rint((ts - ts[0]) / step).astype(np.int64)
+    position = (ts - ts[0]) / step
+    index = np.rint(position).astype(np.int64)
+    moved = int(np.count_nonzero(np.abs(position - index) > STEP_TOLERANCE))
     size = int(index[-1]) + 1
     if size > MAX_GRID:
         raise errors.BadInput(f"the series would need {size} grid points at a {step:g} s "
