@@ -35,6 +35,6 @@ def test_every_subcommand_is_in_the_readme() -> None:
 
 def test_the_two_commands_are_the_ones_ci_runs() -> None:
     ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
-    assert "bash deploy/setup.sh --dev && bash deploy/test.sh" in ci
-    assert "bash deploy/setup.sh --dev && bash deploy/test.sh" in README
-    assert "bash deploy/setup.sh && .venv/bin/opsbot demo" in README
+    assert "bash ./deploy/setup.sh --dev && bash ./deploy/test.sh" in ci
+    assert "bash ./deploy/setup.sh --dev && bash ./deploy/test.sh" in README
+    assert "bash ./deploy/setup.sh && .venv/bin/opsbot demo" in README
