@@ -130,8 +130,11 @@ async def plan_from_text(tools: targets.ToolCaller, text: str,
 
 def tool_call_for(action: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The MCP write tool and arguments that carry out an action."""
-    kind, _, rest = action["resource"].partition("/")
-    namespace, _, name = rest.rpartition("/")
+    try:
+        resource = targets.Target.parse(action["resource"])
+    except ValueError as exc:
+        raise PlanError(str(exc)) from exc
+    kind, namespace, name = resource.kind, resource.namespace, resource.name
     params = action.get("params") or {}
     name_of = action["action"]
     if name_of == "rollback":

@@ -58,8 +58,7 @@ def _add(state: FixState, *replies: chat.ChatReply) -> list[dict[str, Any]]:
 
 
 def _namespace(action: dict[str, Any]) -> str:
-    kind, _, rest = action["resource"].partition("/")
-    return rest.rpartition("/")[0] if kind not in ("Node",) else ""
+    return targets.Target.parse(action["resource"]).namespace
 
 
 def build_fix(deps: FixDeps) -> Any:
@@ -253,8 +252,8 @@ def _replacing(reply: chat.ChatReply) -> chat.ChatReply:
 
 async def _undo_for(tools: targets.ToolCaller, action: dict[str, Any]) -> dict[str, Any] | None:
     """The action that puts things back if verification fails."""
-    kind, _, rest = action["resource"].partition("/")
-    namespace, _, name = rest.rpartition("/")
+    resource = targets.Target.parse(action["resource"])
+    kind, namespace, name = resource.kind, resource.namespace, resource.name
     if kind == "Deployment" and action["action"] in ("rollback", "set_resources", "set_image",
                                                      "set_env", "restart"):
         history = await tools.call("rollout_history", name=name, namespace=namespace)

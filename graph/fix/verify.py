@@ -47,11 +47,10 @@ async def verify_action(tools: targets.ToolCaller, action: dict[str, Any], *,
                         baseline_error: float | None = None,
                         clock: Callable[[], float] = time.monotonic) -> Verification:
     """Poll until the workload settles or the timeout passes."""
-    kind, _, rest = action["resource"].partition("/")
-    namespace, _, name = rest.rpartition("/")
+    target = targets.Target.parse(action["resource"])
+    kind, namespace, name = target.kind, target.namespace, target.name
     if kind in ("Node", "HorizontalPodAutoscaler") or action["action"] == "delete_pod":
         return await _verify_simple(tools, kind, namespace, name)
-    target = targets.Target(kind, namespace, name)
     deadline = clock() + timeout_s
     state = ""
     while True:

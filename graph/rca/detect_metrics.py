@@ -8,10 +8,10 @@ import math
 import statistics
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from graph import actions
 from graph.rca import collect, detect_pods, model
+from tools import summaries
 
 __all__ = ["Shift", "detect_metric_causes", "error_shift", "recent_error_shift", "robust_shift"]
 
@@ -104,7 +104,8 @@ def _latency_regressed(shift: Shift) -> bool:
 def _bad_rollout(facts: model.WorkloadFacts, window: collect.Window) -> list[model.Cause]:
     current = next((r for r in facts.history if r["current"]), None)
     previous = detect_pods.previous_revision(facts)
-    created = _parse(current.get("created")) if current else None
+    when = summaries.parse_time(current.get("created")) if current else None
+    created = when.timestamp() if when else None
     if current is None or previous is None or created is None:
         return []
     if not window.start - 1800 <= created <= window.end:
@@ -137,15 +138,6 @@ def _bad_rollout(facts: model.WorkloadFacts, window: collect.Window) -> list[mod
                         min(score, 0.93), evidence,
                         [actions.rollback(facts.ref, previous["revision"],
                                           f"back to {', '.join(previous['images'])}")])]
-
-
-def _parse(value: Any) -> float | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def _memory_leak(facts: model.WorkloadFacts, window: collect.Window) -> list[model.Cause]:
