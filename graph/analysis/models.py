@@ -25,6 +25,7 @@ __all__ = [
     "PerOrigin",
     "SeasonalMean",
     "SeasonalNaive",
+    "Stateless",
 ]
 
 
@@ -56,6 +57,21 @@ class PerOrigin:
         return np.vstack([self.predict(frame, int(o), horizon) for o in origins])
 
 
+class Stateless:
+    """`fit` is a no-op and `predict` one row of `predict_many`, for rule-based models
+    that compute every origin at once."""
+
+    def fit(self, frame: features.Frame, end: int, horizon: int) -> None:
+        return None
+
+    def predict(self, frame: features.Frame, origin: int, horizon: int) -> np.ndarray:
+        return self.predict_many(frame, np.array([origin]), horizon)[0]
+
+    def predict_many(self, frame: features.Frame, origins: np.ndarray,
+                     horizon: int) -> np.ndarray:
+        raise NotImplementedError
+
+
 @dataclasses.dataclass
 class Naive(PerOrigin):
     """The last value, held flat: right for random walks and flat gauges."""
@@ -73,7 +89,7 @@ class Naive(PerOrigin):
 
 
 @dataclasses.dataclass
-class Drift:
+class Drift(Stateless):
     """A straight line through the recent window: disks and leaks grow, they do not cycle."""
 
     window: int
@@ -81,12 +97,6 @@ class Drift:
 
     def min_origin(self, frame: features.Frame, horizon: int) -> int:
         return min(self.window, 8) - 1
-
-    def fit(self, frame: features.Frame, end: int, horizon: int) -> None:
-        return None
-
-    def predict(self, frame: features.Frame, origin: int, horizon: int) -> np.ndarray:
-        return self.predict_many(frame, np.array([origin]), horizon)[0]
 
     def predict_many(self, frame: features.Frame, origins: np.ndarray,
                      horizon: int) -> np.ndarray:
@@ -111,7 +121,7 @@ class Drift:
 
 
 @dataclasses.dataclass
-class SeasonalNaive:
+class SeasonalNaive(Stateless):
     """The value one season earlier, the classic baseline."""
 
     period: int
@@ -120,12 +130,6 @@ class SeasonalNaive:
     def min_origin(self, frame: features.Frame, horizon: int) -> int:
         return self.period - 1
 
-    def fit(self, frame: features.Frame, end: int, horizon: int) -> None:
-        return None
-
-    def predict(self, frame: features.Frame, origin: int, horizon: int) -> np.ndarray:
-        return self.predict_many(frame, np.array([origin]), horizon)[0]
-
     def predict_many(self, frame: features.Frame, origins: np.ndarray,
                      horizon: int) -> np.ndarray:
         t, back = _targets(origins, horizon, self.period)
@@ -133,7 +137,7 @@ class SeasonalNaive:
 
 
 @dataclasses.dataclass
-class SeasonalMean:
+class SeasonalMean(Stateless):
     """The mean (in log space: geometric) of the same phase over the last `count`
     seasons; smooths one-off bumps that a seasonal naive copies forward."""
 
@@ -144,12 +148,6 @@ class SeasonalMean:
     def min_origin(self, frame: features.Frame, horizon: int) -> int:
         return self.count * self.period - 1
 
-    def fit(self, frame: features.Frame, end: int, horizon: int) -> None:
-        return None
-
-    def predict(self, frame: features.Frame, origin: int, horizon: int) -> np.ndarray:
-        return self.predict_many(frame, np.array([origin]), horizon)[0]
-
     def predict_many(self, frame: features.Frame, origins: np.ndarray,
                      horizon: int) -> np.ndarray:
         t, back = _targets(origins, horizon, self.period)
@@ -158,7 +156,7 @@ class SeasonalMean:
 
 
 @dataclasses.dataclass
-class LevelledSeasonal:
+class LevelledSeasonal(Stateless):
     """The same phase in each of the last `count` seasons (fewer when the history is
     shorter), each moved by how far the last `span` points sit from the same points in
     that season; the median of those when there are three or more, else their mean.
@@ -177,12 +175,6 @@ class LevelledSeasonal:
 
     def min_origin(self, frame: features.Frame, horizon: int) -> int:
         return self._reach(horizon) + self.span - 1
-
-    def fit(self, frame: features.Frame, end: int, horizon: int) -> None:
-        return None
-
-    def predict(self, frame: features.Frame, origin: int, horizon: int) -> np.ndarray:
-        return self.predict_many(frame, np.array([origin]), horizon)[0]
 
     def predict_many(self, frame: features.Frame, origins: np.ndarray,
                      horizon: int) -> np.ndarray:
