@@ -230,13 +230,14 @@ class Runtime:
     async def handle(self, request: chat.ChatRequest) -> TurnResult:
         """Run one message or click through the supervisor."""
         assert self.graph is not None and self.tools is not None, "runtime not started"
-        before = len(self.tools.calls)
+        before = self.tools.call_count
         config = {"configurable": {"thread_id": request.thread_id}}
         replies = await supervisor.run_turn(self.graph, request)
         snapshot = await self.graph.aget_state(config)
         values = snapshot.values if snapshot else {}
-        calls = [{"name": name, "arguments": args}
-                 for name, args in self.tools.calls[before:]]
+        made = min(self.tools.call_count - before, len(self.tools.calls))
+        recent = list(self.tools.calls)[len(self.tools.calls) - made:] if made else []
+        calls = [{"name": name, "arguments": args} for name, args in recent]
         return TurnResult(replies=replies, route=values.get("route", ""),
                           target=values.get("target"), tool_calls=calls)
 

@@ -7,6 +7,7 @@ streamable HTTP when the tool server is deployed on its own. Either way the grap
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import logging
@@ -25,6 +26,8 @@ __all__ = ["ToolSession"]
 
 log = logging.getLogger(__name__)
 
+_KEEP_CALLS = 500
+
 
 class ToolSession:
     """An open MCP client session; use as an async context manager."""
@@ -38,7 +41,11 @@ class ToolSession:
         self._timeout = timedelta(seconds=timeout_s)
         self._stack = contextlib.AsyncExitStack()
         self._session: ClientSession | None = None
-        self.calls: list[tuple[str, dict[str, Any]]] = []
+        # The most recent calls (a long-running server must not keep them all) and how
+        # many there have been, so a caller can pick out the calls of its own turn.
+        self.calls: collections.deque[tuple[str, dict[str, Any]]] = collections.deque(
+            maxlen=_KEEP_CALLS)
+        self.call_count = 0
         self.tool_names: list[str] = []
 
     async def __aenter__(self) -> ToolSession:
@@ -67,6 +74,7 @@ class ToolSession:
             return results.error("the tool session is closed", backend="mcp")
         clean = {k: v for k, v in arguments.items() if v is not None}
         self.calls.append((name, clean))
+        self.call_count += 1
         try:
             response = await self._session.call_tool(name, clean)
         except Exception as exc:
