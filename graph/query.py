@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from graph import chat, promql, targets
+from graph import chat, http_metrics, promql, targets
 from tools import summaries
 
 __all__ = ["QueryKind", "answer_query", "detect_query_kind", "promql_for"]
@@ -66,6 +66,15 @@ def promql_for(metric: str, target: targets.Target) -> str:
     else:
         pod_match = f'namespace="{ns}", pod=~"{promql.regex_literal(target.name)}-.*"'
         svc_match = f'namespace="{ns}", service="{target.name}"'
+    if target.kind not in ("Namespace", "Node"):
+        # One workload: whichever HTTP instrumentation it exports (see http_metrics).
+        sel = {"service": target.name, "pods": f"{promql.regex_literal(target.name)}-.*",
+               "workload": target.name}
+        http = {"error_rate": http_metrics.error_ratio(ns, **sel),
+                "latency": http_metrics.latency_p99(ns, **sel),
+                "qps": http_metrics.request_rate(ns, **sel)}
+        if metric in http:
+            return http[metric]
     by = "by (service)" if target.kind == "Namespace" else ""
     return {
         "error_rate": f'sum {by} (rate(http_requests_total{{{svc_match}, code=~"5.."}}[10m])) '

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from graph import promql, targets
+from graph import http_metrics, promql, targets
 from graph.rca import model
 
 __all__ = ["Window", "collect_workload", "metric_queries", "pod_regex"]
@@ -62,14 +62,15 @@ def metric_queries(facts: model.WorkloadFacts) -> dict[str, str]:
                            f'container!="POD"}}[10m])) / sum(kube_pod_container_resource_requests'
                            f'{{{pods}, resource="cpu"}})',
     }
-    for svc in facts.services[:2]:
-        sel = f'namespace="{ns}", service="{svc["metadata"]["name"]}"'
-        key = svc["metadata"]["name"]
-        queries[f"requests:{key}"] = f"sum(rate(http_requests_total{{{sel}}}[10m]))"
-        queries[f"errors:{key}"] = (f'sum(rate(http_requests_total{{{sel}, code=~"5.."}}[10m])) '
-                                    f"/ sum(rate(http_requests_total{{{sel}}}[10m]))")
-        queries[f"latency:{key}"] = (f"histogram_quantile(0.99, sum by (le) (rate("
-                                     f"http_request_duration_seconds_bucket{{{sel}}}[10m])))")
+    # Services by name; a workload no Service fronts (a worker) by its pods' own series.
+    names = [svc["metadata"]["name"] for svc in facts.services[:2]] or [None]
+    pods_re = pod_regex(facts.kind, facts.name)
+    for svc_name in names:
+        key = svc_name or facts.name
+        sel = {"service": svc_name, "pods": pods_re, "workload": facts.name}
+        queries[f"requests:{key}"] = http_metrics.request_rate(ns, **sel)
+        queries[f"errors:{key}"] = http_metrics.error_ratio(ns, **sel)
+        queries[f"latency:{key}"] = http_metrics.latency_p99(ns, **sel)
     return queries
 
 
