@@ -51,9 +51,12 @@ def metric_queries(facts: model.WorkloadFacts) -> dict[str, str]:
     queries = {
         "restarts": f"sum(kube_pod_container_status_restarts_total{{{pods}}})",
         "memory": f"max(container_memory_working_set_bytes{{{pods}}})",
-        "memory_limit": f'min(kube_pod_container_resource_limits{{{pods}, resource="memory"}})',
+        # kube-state-metrics v2 names, then v1's.
+        "memory_limit": f'min(kube_pod_container_resource_limits{{{pods}, resource="memory"}}) '
+                        f"or min(kube_pod_container_resource_limits_memory_bytes{{{pods}}})",
         "cpu": f"max(rate(container_cpu_usage_seconds_total{{{pods}}}[10m]))",
-        "cpu_limit": f'min(kube_pod_container_resource_limits{{{pods}, resource="cpu"}})',
+        "cpu_limit": f'min(kube_pod_container_resource_limits{{{pods}, resource="cpu"}}) '
+                     f"or min(kube_pod_container_resource_limits_cpu_cores{{{pods}}})",
         "throttling": f"sum(rate(container_cpu_cfs_throttled_periods_total{{{pods}}}[10m])) / "
                       f"sum(rate(container_cpu_cfs_periods_total{{{pods}}}[10m]))",
         # Utilisation of requests, as the HPA sees it; cAdvisor's pod-level series (no

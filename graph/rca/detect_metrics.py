@@ -140,10 +140,21 @@ def _bad_rollout(facts: model.WorkloadFacts, window: collect.Window) -> list[mod
                                           f"back to {', '.join(previous['images'])}")])]
 
 
+def _limit(facts: model.WorkloadFacts, resource: str) -> float | None:
+    """The container limit from kube-state-metrics, else the app container's from the pod
+    template: not every Prometheus scrapes kube-state-metrics, and the spec says the same."""
+    points = (facts.metrics.get(f"{resource}_limit") or {}).get("points") or []
+    if points:
+        return float(points[-1][1])
+    for container in facts.containers[:1]:  # the app container, the one actions patch
+        return detect_pods.parse_quantity(((container.get("resources") or {}).get("limits")
+                                           or {}).get(resource))
+    return None
+
+
 def _memory_leak(facts: model.WorkloadFacts, window: collect.Window) -> list[model.Cause]:
     memory = (facts.metrics.get("memory") or {}).get("points") or []
-    limit_points = (facts.metrics.get("memory_limit") or {}).get("points") or []
-    limit = limit_points[-1][1] if limit_points else None
+    limit = _limit(facts, "memory")
     recent = [(t, v) for t, v in memory if t >= window.start - 3600]
     if len(recent) < 10:
         return []
@@ -199,8 +210,7 @@ def _slope(points: Points) -> float:
 def _cpu(facts: model.WorkloadFacts, window: collect.Window) -> list[model.Cause]:
     throttling = (facts.metrics.get("throttling") or {}).get("points") or []
     cpu = (facts.metrics.get("cpu") or {}).get("points") or []
-    limit_points = (facts.metrics.get("cpu_limit") or {}).get("points") or []
-    limit = limit_points[-1][1] if limit_points else None
+    limit = _limit(facts, "cpu")
     evidence, score = [], 0.0
     if throttling:
         shift = robust_shift(throttling, window.start)
