@@ -141,10 +141,12 @@ class Controller:
                 for svc in self.objs.list("Service", ns["metadata"]["name"]):
                     sync_service(self.objs, svc, pods)
             for quota in self.objs.list("ResourceQuota"):
-                sync_quota(self.objs, quota)
+                if quota["metadata"]["uid"] not in self.frozen:
+                    sync_quota(self.objs, quota)
             self._derived_from = self._derived_inputs()
         for hpa in self.objs.list("HorizontalPodAutoscaler"):
-            sync_hpa(self.objs, hpa, t, self.utilization)
+            if hpa["metadata"]["uid"] not in self.frozen:  # loaded: its status is recorded
+                sync_hpa(self.objs, hpa, t, self.utilization)
 
     def _inputs(self, t: float, kinds: tuple[str, ...]) -> tuple[float, ...]:
         return (t, *(self.store.version(self.objs.type(kind)) for kind in kinds))

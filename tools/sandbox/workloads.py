@@ -54,6 +54,11 @@ def _set_status(objs: Objects, obj: Obj, status: Obj) -> None:
     objs.set_status(obj, status)
 
 
+def _active(pods: list[Obj]) -> list[Obj]:
+    return [p for p in pods if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+            and not p["metadata"].get("deletionTimestamp")]
+
+
 class ReplicaSetController:
     def __init__(self, objs: Objects, admit: Admit, remove: Remove) -> None:
         self.objs = objs
@@ -81,7 +86,9 @@ class ReplicaSetController:
                 "spec": template.get("spec") or {}}
 
     def sync(self, rs: Obj, t: float) -> None:
-        pods = self.objs.owned("Pod", rs)
+        # Like the real controller, only active pods count: evicted or finished ones stay
+        # listed (as Failed / Succeeded) until someone deletes them.
+        pods = _active(self.objs.owned("Pod", rs))
         wanted = int(rs["spec"].get("replicas", 1))
         if len(pods) < wanted:
             for _ in range(wanted - len(pods)):
@@ -100,7 +107,7 @@ class ReplicaSetController:
                 self.objs.event(rs, "Normal", "SuccessfulDelete",
                                 f"Deleted pod: {pod['metadata']['name']}",
                                 "replicaset-controller", at=t)
-        pods = self.objs.owned("Pod", rs)
+        pods = _active(self.objs.owned("Pod", rs))
         min_ready = float(rs["spec"].get("minReadySeconds", 0))
         since = [ready_since(p) for p in pods]
         status: Obj = {"replicas": len(pods), "fullyLabeledReplicas": len(pods),

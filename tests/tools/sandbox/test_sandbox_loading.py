@@ -124,6 +124,65 @@ def test_loaded_objects_keep_their_status(sandbox_factory: Factory) -> None:
     assert fresh.status.container_statuses[0].ready
 
 
+EVICTED_AND_STATUS = """
+apiVersion: v1
+kind: Pod
+metadata:
+  name: api-7d9c-ev1
+  namespace: prod
+  uid: 6d1e2c1a-0000-4000-a000-000000000005
+  creationTimestamp: "2025-11-24T12:00:00Z"
+  labels: {app: api, pod-template-hash: 7d9c}
+  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: api-7d9c, controller: true,
+                     uid: 6d1e2c1a-0000-4000-a000-000000000003}]
+spec: {nodeName: ip-10-0-1-23, containers: [{name: api, image: "corp/api:2.0"}]}
+status: {phase: Failed, reason: Evicted,
+         message: "The node was low on resource: memory. Threshold quantity: 100Mi."}
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: api, namespace: prod, uid: 6d1e2c1a-0000-4000-a000-000000000006}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: api}
+  minReplicas: 1
+  maxReplicas: 1
+  metrics: [{type: Resource, resource: {name: cpu, target: {type: Utilization,
+                                                             averageUtilization: 60}}}]
+status:
+  currentReplicas: 1
+  desiredReplicas: 1
+  currentMetrics: [{type: Resource, resource: {name: cpu, current: {averageUtilization: 190}}}]
+  conditions:
+  - {type: ScalingLimited, status: "True", reason: TooManyReplicas,
+     message: the desired replica count is more than the maximum replica count}
+---
+apiVersion: v1
+kind: ResourceQuota
+metadata: {name: prod-quota, namespace: prod, uid: 6d1e2c1a-0000-4000-a000-000000000007}
+spec: {hard: {limits.memory: 16Gi, pods: "20"}}
+status: {hard: {limits.memory: 16Gi, pods: "20"}, used: {limits.memory: 15Gi, pods: "19"}}
+"""
+
+
+def test_evicted_pods_hpa_and_quota_keep_their_recorded_status(
+        sandbox_factory: Factory) -> None:
+    box = sandbox_factory("empty")
+    load_objects(box.cluster, [*yaml.safe_load_all(CAPTURE),
+                               *yaml.safe_load_all(EVICTED_AND_STATUS)])
+    box.clock.advance(120)
+    pods = {p.metadata.name: p for p in box.core.list_namespaced_pod("prod").items}
+    # The evicted pod stays listed and does not stand in for the running one.
+    assert set(pods) == {"api-7d9c-x1", "api-7d9c-ev1"}
+    assert pods["api-7d9c-ev1"].status.reason == "Evicted"
+    hpa = box.api.call_api(*box.api.param_serialize(
+        "GET", "/apis/autoscaling/v2/namespaces/prod/horizontalpodautoscalers/api"))
+    hpa_status = yaml.safe_load(hpa.read())["status"]
+    assert hpa_status["currentMetrics"][0]["resource"]["current"]["averageUtilization"] == 190
+    assert hpa_status["conditions"][0]["reason"] == "TooManyReplicas"
+    quota = box.core.read_namespaced_resource_quota("prod-quota", "prod")
+    assert quota.status.used == {"limits.memory": "15Gi", "pods": "19"}
+
+
 def test_loading_into_a_scenario_replaces_same_named_objects() -> None:
     cluster = SandboxCluster("healthy", clock=ManualClock(START))
     cluster.load_objects([{"apiVersion": "v1", "kind": "ConfigMap",
