@@ -42,6 +42,9 @@ from graph.analysis.service_anomaly import (
 __all__ = ["CallGraph", "RankedService", "RcaConfig", "ServiceMetrics", "rank_root_causes"]
 
 _Ranked = list[tuple[float, str, list[str]]]  # (score, service, notes), best first
+# A faint symptom's lead may have moved up to this many times what the symptom shows:
+# retries, caching and partial fan-out soften what reaches the caller, but not tenfold.
+_FAINT_SLACK = 3.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +76,13 @@ class RcaConfig:
     min_relay: float = 0.05
     """Weakest link a quiet service makes in a chain: failures linked to the symptom only
     through quiet services stay listed, last."""
+    faint_leads: bool = True
+    """When the named symptom moved but stayed within its noise (z at least half of
+    `symptom_threshold`), still list the services failing its way, over the threshold, at
+    the symptom's worst sample and by an amount the symptom's change can hold, as
+    unconfirmed leads: an alert or a person saw something,
+    and where its few failures came from is worth saying. They are marked
+    `confirmed=False`, with half the confidence."""
     min_score: float = 1.5
     """Below this best score nothing is reported. A service just over the threshold,
     linked to the symptom and explaining it scores about 2; everyday noise produces
@@ -104,6 +114,8 @@ class RankedService:
     """Epoch seconds of the first anomalous sample."""
     missing: tuple[str, ...] = ()
     """Failure metrics the service does not report, so they could not be checked."""
+    confirmed: bool = True
+    """False for a lead listed while the symptom itself is within its normal noise."""
 
 
 def rank_root_causes(metrics: ServiceMetrics, graph: CallGraph, *,
@@ -134,7 +146,7 @@ def rank_root_causes(metrics: ServiceMetrics, graph: CallGraph, *,
         return []
     services = {n: assess_service(n, metrics, start, baseline, config.scoring)
                 for n in graph.nodes}
-    bar, kind = config.scoring.threshold, None
+    bar, kind, faint = config.scoring.threshold, None, False
     scope = dict.fromkeys(graph.nodes, 0)
     if symptom is not None:
         seen = services[symptom]
@@ -145,17 +157,31 @@ def rank_root_causes(metrics: ServiceMetrics, graph: CallGraph, *,
         if seen.has_data:
             strength = seen.family_z(kind) if kind else seen.z
             if strength < config.symptom_threshold:
-                return []
-            if config.relative_bar:
+                if not (config.faint_leads and kind
+                        and strength >= config.symptom_threshold / 2):
+                    return []
+                faint, bar = True, config.symptom_threshold
+            elif config.relative_bar:
                 bar = min(bar, strength)
         scope = graph.downstream(symptom)
     analysis = _Analysis(graph, services, scope, symptom, kind, bar, config)
     ranked = analysis.rank()
-    if not ranked or ranked[0][0] < config.min_score:
+    if faint:
+        # Only services failing the symptom's way, as far as the chain links them to it.
+        ranked = [r for r in ranked if r[1] != symptom and analysis.faint_lead(r[1])]
+        if not ranked:
+            return []
+    elif not ranked or ranked[0][0] < config.min_score:
         return []
     total = sum(score for score, _, _ in ranked)
     out = [_describe(services[name], score, score / total * (1 - math.exp(-score / 2)),
                      notes, bar) for score, name, notes in ranked]
+    if faint:
+        note = (f"unconfirmed: {symptom} itself is within its normal noise "
+                f"(z {strength:.1f} < {config.symptom_threshold:g})")
+        out = [dataclasses.replace(r, confirmed=False, confidence=round(r.confidence / 2, 3),
+                                   reasons=[note, *r.reasons]) for r in out]
+        return out
     return out + analysis.unchecked([name for _, name, _ in ranked])
 
 
@@ -229,6 +255,24 @@ class _Analysis:
         ranked.sort(key=lambda r: (-r[0], self.services[r[1]].onset(self.bar) or math.inf,
                                    r[1]))
         return ranked
+
+    def faint_lead(self, name: str) -> bool:
+        """Whether `name` fails the symptom's way when the faint symptom is at its worst,
+        by an amount the symptom's own change can hold (a callee 50 ms slower does not
+        explain a caller 2 ms slower: the caller would have felt it)."""
+        assert self.symptom is not None and self.kind is not None
+        seen = [m for m in self.services[self.symptom].metrics.values()
+                if family(m.metric) == self.kind]
+        mine = [m for m in self.services[name].metrics.values() if family(m.metric) == self.kind]
+        if not seen or not mine:
+            return False
+        symptom = max(seen, key=lambda m: m.z)
+        worst = int(np.argmax(symptom.scores))
+        lead = max(mine, key=lambda m: m.scores[worst])
+        if lead.scores[worst] < self.bar:
+            return False
+        felt = lead.impact * self.call_ratio(self.symptom, name, self.kind)
+        return symptom.impact > 0 and felt <= _FAINT_SLACK * symptom.impact
 
     def explained_by(self, name: str) -> dict[str, float]:
         """Failing callee -> share of `name`'s change it accounts for."""

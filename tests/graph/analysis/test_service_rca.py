@@ -11,6 +11,7 @@ from graph.analysis import errors
 from graph.analysis.service_rca import (
     CallGraph,
     RankedService,
+    RcaConfig,
     ServiceMetrics,
     rank_root_causes,
 )
@@ -213,3 +214,36 @@ def test_bad_arguments_are_refused() -> None:
         rank_root_causes(metrics, graph, incident_start=N)
     with pytest.raises(errors.BadInput):
         rank_root_causes(metrics, graph, incident_start=START, symptom_metric="cpu")
+
+
+def _faint(lead_failures: float) -> tuple[CallGraph, ServiceMetrics]:
+    """a -> b: a fails 3 requests of 1000 at sample 42, within its noise (six earlier
+    samples had 2); b, normally clean, fails `lead_failures` at the same sample."""
+    graph = CallGraph.from_edges([("a", "b")])
+    a_failed, b_failed = np.zeros(N), np.zeros(N)
+    a_failed[[3, 9, 15, 21, 27, 33]] = 2.0
+    a_failed[START + 2] = 3.0
+    b_failed[START + 2] = lead_failures
+    series = {name: {"latency": _healthy(seed)["latency"], "requests": np.full(N, 1000.0),
+                     "availability": 1.0 - failed / 1000.0}
+              for seed, (name, failed) in enumerate((("a", a_failed), ("b", b_failed)))}
+    return graph, _metrics(series)
+
+
+def test_a_faint_symptom_lists_the_callee_failing_with_it_as_an_unconfirmed_lead() -> None:
+    graph, metrics = _faint(3.0)
+    (lead,) = rank_root_causes(metrics, graph, incident_start=START, symptom="a",
+                               symptom_metric="availability")
+    assert lead.service == "b" and not lead.confirmed
+    assert lead.reasons[0].startswith("unconfirmed: a itself is within its normal noise")
+    assert lead.confidence < 0.5
+    strict = RcaConfig(faint_leads=False)
+    assert rank_root_causes(metrics, graph, incident_start=START, symptom="a",
+                            symptom_metric="availability", config=strict) == []
+
+
+def test_a_lead_far_larger_than_the_faint_symptom_is_not_listed() -> None:
+    # b failing 30 requests would have failed far more than a's 3 at a.
+    graph, metrics = _faint(30.0)
+    assert rank_root_causes(metrics, graph, incident_start=START, symptom="a",
+                            symptom_metric="availability") == []
