@@ -197,12 +197,6 @@ class FeishuFrontEnd:
 
     # -- events --------------------------------------------------------------------------
     async def _on_message(self, header: dict[str, Any], event: dict[str, Any]) -> None:
-        event_id = header.get("event_id")
-        if event_id and not await self._keys.first(f"feishu:event:{event_id}",
-                                                    self._serve.dedupe_ttl_s):
-            log.info("feishu: dropping duplicate event %s", event_id)
-            self._metrics.events.labels("feishu", "duplicate").inc()
-            return
         sender = event.get("sender") or {}
         message = event.get("message") or {}
         if sender.get("sender_type") != "user" or not message.get("message_id"):
@@ -217,12 +211,22 @@ class FeishuFrontEnd:
         request = chat.ChatRequest(
             platform="feishu", channel=message.get("chat_id", ""), thread=thread,
             user=(sender.get("sender_id") or {}).get("open_id", ""), text=text)
+        self._background.spawn(self._message_turn(header.get("event_id"), request, thread),
+                               name=f"feishu-turn-{request.thread_id}")
+
+    async def _message_turn(self, event_id: str | None, request: chat.ChatRequest,
+                            thread: str) -> None:
+        """A message's turn, after the ack: a redelivered event is dropped here, so the
+        Redis round trip never delays the answer Feishu waits for."""
+        if event_id and not await self._keys.first(f"feishu:event:{event_id}",
+                                                    self._serve.dedupe_ttl_s):
+            log.info("feishu: dropping duplicate event %s", event_id)
+            self._metrics.events.labels("feishu", "duplicate").inc()
+            return
         self._metrics.events.labels("feishu", "message").inc()
-        self._background.spawn(
-            delivery.run_turn(self._handler, request, FeishuSurface(self.api, thread),
-                              metrics=self._metrics,
-                              progress_after_s=self._serve.progress_after_s),
-            name=f"feishu-turn-{request.thread_id}")
+        await delivery.run_turn(self._handler, request, FeishuSurface(self.api, thread),
+                                metrics=self._metrics,
+                                progress_after_s=self._serve.progress_after_s)
 
     async def _on_card_action(self, event: dict[str, Any]) -> dict[str, Any]:
         action = event.get("action") or {}
