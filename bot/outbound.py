@@ -14,6 +14,7 @@ from typing import Protocol
 
 from bot import render_text
 from graph import chat
+from graph.llm import redact
 
 __all__ = ["Destination", "Outbound", "PrintPoster", "ThreadPoster"]
 
@@ -36,6 +37,23 @@ class Destination:
     channel: str
 
 
+class _Redacting:
+    """A poster that redacts every message first, as the supervisor does for answers:
+    alert threads and digests quote logs and narratives too."""
+
+    def __init__(self, inner: ThreadPoster) -> None:
+        self.inner = inner
+
+    async def open_thread(self, channel: str, reply: chat.ChatReply) -> str:
+        return await self.inner.open_thread(channel, redact.redact_reply(reply))
+
+    async def reply(self, channel: str, thread: str, reply: chat.ChatReply) -> str:
+        return await self.inner.reply(channel, thread, redact.redact_reply(reply))
+
+    async def update(self, channel: str, ref: str, reply: chat.ChatReply) -> None:
+        await self.inner.update(channel, ref, redact.redact_reply(reply))
+
+
 class Outbound:
     def __init__(self) -> None:
         self._posters: dict[str, ThreadPoster] = {}
@@ -44,7 +62,7 @@ class Outbound:
 
     def register(self, platform: str, poster: ThreadPoster, *, alert_channel: str = "",
                  digest_channel: str = "") -> None:
-        self._posters[platform] = poster
+        self._posters[platform] = _Redacting(poster)
         if alert_channel:
             self.alert_destinations.append(Destination(platform, alert_channel))
         if digest_channel:
