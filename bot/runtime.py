@@ -84,6 +84,7 @@ class Runtime:
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         await self._stack.aclose()
+        log.info("runtime stopped: connections closed, embedded servers stopped")
 
     async def _start(self) -> None:
         state = self.settings.state_path

@@ -17,7 +17,9 @@ import gc
 import hmac
 import inspect
 import logging
-from collections.abc import AsyncIterator
+import signal
+import threading
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import uvicorn
@@ -218,12 +220,34 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
+@contextlib.contextmanager
+def sigterm_returns() -> Iterator[None]:
+    """Let SIGTERM end `serve` by returning.
+
+    uvicorn shuts down gracefully on SIGTERM, then raises the signal again for whatever
+    handler was there before it. With the default action the process would die there,
+    before the runtime around the server stops its child servers and closes Redis; a
+    handler that does nothing makes the server's return the end of it instead.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda _sig, _frame: None)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 async def serve(settings: settings_mod.Settings, handler: protocols.ChatHandler, *,
                 redis_url: str = "") -> None:
-    """Run the server until SIGINT/SIGTERM (uvicorn handles both gracefully)."""
+    """Run the server until SIGINT/SIGTERM (uvicorn handles both gracefully); after
+    SIGTERM it returns, so the caller's cleanup runs."""
     app = build_app(settings, handler, redis_url=redis_url)
     config = uvicorn.Config(app, host=settings.serve.host, port=settings.serve.port,
                             lifespan="on", log_level=settings.log_level.lower(),
                             access_log=False)
     freeze_startup_heap()
-    await uvicorn.Server(config).serve()
+    with sigterm_returns():
+        await uvicorn.Server(config).serve()
+    log.info("server stopped")
