@@ -219,7 +219,9 @@ def _gone_pod_pattern(target: targets.Target, replicasets: set[str]) -> re.Patte
 
 
 def _log_priority(pod: dict[str, Any]) -> tuple[int, int]:
-    statuses = pod.get("status", {}).get("containerStatuses") or []
+    status = pod.get("status", {})
+    statuses = (status.get("initContainerStatuses") or []) + (status.get("containerStatuses")
+                                                              or [])
     restarts = sum(int(s.get("restartCount") or 0) for s in statuses)
     not_ready = sum(1 for s in statuses if not s.get("ready"))
     return (-not_ready, -restarts)
@@ -230,7 +232,13 @@ async def _collect_logs(tools: targets.ToolCaller, facts: model.WorkloadFacts) -
     jobs = []
     for pod in chosen:
         name = pod["metadata"]["name"]
-        for status in pod.get("status", {}).get("containerStatuses") or []:
+        status_of = pod.get("status", {})
+        # Init containers that failed or still run; those done or not started yet say little.
+        inits = [s for s in status_of.get("initContainerStatuses") or []
+                 if int(s.get("restartCount") or 0) > 0 or "running" in (s.get("state") or {})
+                 or ((s.get("state") or {}).get("terminated") or {}).get("reason")
+                 not in (None, "Completed")]
+        for status in inits + (status_of.get("containerStatuses") or []):
             container = status["name"]
             jobs.append((name, container, False))
             if int(status.get("restartCount") or 0) > 0:

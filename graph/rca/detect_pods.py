@@ -255,6 +255,13 @@ def _container_cause(facts: model.WorkloadFacts, pod: dict[str, Any], status: di
     return cause
 
 
+def container_statuses(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    """Init containers' statuses, then the app containers': a pod stuck in
+    Init:CrashLoopBackOff fails in an init container while its app containers only wait."""
+    status = pod.get("status", {})
+    return [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
+
+
 def detect_pod_causes(facts: model.WorkloadFacts,
                       window: collect.Window | None = None) -> list[model.Cause]:
     causes: list[model.Cause] = []
@@ -264,7 +271,7 @@ def detect_pod_causes(facts: model.WorkloadFacts,
         if status.get("reason") == "Evicted":
             causes.append(_eviction(facts, pod))
             continue
-        for cstatus in status.get("containerStatuses") or []:
+        for cstatus in container_statuses(pod):
             cause = _container_cause(facts, pod, cstatus, window)
             if cause is not None:
                 causes.append(cause)

@@ -54,7 +54,9 @@ _DB_EXHAUSTED = re.compile(r"too many (?:connections|clients)|"
                            r"connection pool (?:exhausted|timeout)|max_connections|"
                            r"ERR max number of clients reached", re.I)
 _EXCEPTION = re.compile(r"Traceback \(most recent call last\)|Exception|panic:|FATAL|"
-                        r"\bERROR\b|Unhandled|segmentation fault", re.I)
+                        r"\bERROR\b|Unhandled|segmentation fault|Caused by:|\w+Error\b|"
+                        # the last line of a traceback: a module-qualified class and colon
+                        r"^(?:[a-z_]\w*\.)+[A-Z]\w*: ", re.I)
 _NOT_HOSTS = {"localhost", "127.0.0.1", "0.0.0.0"}
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
                         r"(?:Z|[+-]\d{2}:?\d{2})?|\b\d{2}:\d{2}:\d{2}(?:[.,]\d+)?\b", re.I)
