@@ -125,6 +125,10 @@ async def replay_shifted(shifted: bundles.Bundle, work: Path, prom_url: str | No
             deps = rca.RcaDeps(tools=tools, clock=lambda: now + time.perf_counter() - began)
             result = await rca.run_rca(deps, target, question=shifted.question,
                                        started_at=started)
+    if not prom_url and not shifted.metrics.strip():  # no Prometheus: nothing to serve
+        result["missing"] = [m for m in result.get("missing", [])
+                             if not m.startswith("metrics:")]
+        result["missing"].append("metrics: none recorded in this bundle (no metrics.om)")
     result["target"] = target.ref
     result["rca_s"] = result.get("took_s", 0.0)  # the RCA alone; took_s becomes the replay's
     return result

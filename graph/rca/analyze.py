@@ -26,6 +26,7 @@ _SYMPTOMS = ("DependencyFailure", "ProbeFailure", "Unknown")
 _SYMPTOM_WEIGHT = 0.6
 # A saturated workload whose autoscaler is at its maximum: the ceiling is the cause.
 _CAPPED_CPU_WEIGHT = 0.85
+_THROTTLED_PROBE_WEIGHT = 0.6
 
 
 @dataclass
@@ -58,6 +59,14 @@ def _interplay(causes: list[model.Cause]) -> None:
         for cause in causes:
             if cause.kind == "CPUSaturation":
                 cause.score *= _CAPPED_CPU_WEIGHT
+    if "CPUSaturation" in kinds:
+        for cause in causes:
+            probes = [e.text for e in cause.evidence if e.source == "event"
+                      and "probe failed" in e.text.lower()]
+            if cause.kind == "ProbeFailure" and probes and all(
+                    detect_pods.probe_timed_out(p) for p in probes):
+                # A throttled process answers its probes late: the timeouts follow the CPU.
+                cause.score *= _THROTTLED_PROBE_WEIGHT
 
 
 async def _investigate_one(tools: targets.ToolCaller, target: targets.Target,

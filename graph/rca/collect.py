@@ -261,14 +261,14 @@ async def _collect_metrics(tools: targets.ToolCaller, facts: model.WorkloadFacts
     answers = await asyncio.gather(*(tools.call(
         "prom_range", query=q, start=str(window.baseline_start), end=str(window.end),
         step="60s") for q in queries.values()))
-    unreachable = False
+    failure = ""
     for (key, query), answer in zip(queries.items(), answers, strict=True):
         if answer.get("status") == "ok" and answer["data"]:
             points = [(t, v) for t, v in answer["data"][0]["points"] if v is not None]
             facts.metrics[key] = {"query": query, "points": points}
         elif answer.get("status") == "error":
-            unreachable = True
+            failure = failure or str(answer.get("message") or "")
         else:
             facts.metrics[key] = {"query": query, "points": []}
-    if unreachable:
-        facts.missing.append("metrics: Prometheus did not answer")
+    if failure:
+        facts.missing.append(f"metrics: Prometheus did not answer ({failure[:160]})")

@@ -34,6 +34,11 @@ _START_DETAIL = re.compile(r'exec: "[^"]+": [^:]+|no such file or directory|perm
                            re.I)
 _PROBE_STATUS = re.compile(r"statuscode: (\d{3})", re.I)
 _SIGTERM_EXIT = 143
+_SIGKILL_EXIT = 137
+_PROBE_KIND = re.compile(r"(liveness|readiness|startup) probe", re.I)
+# A probe failing only because the container keeps exiting by itself: listed, far below
+# the crash.
+_PROBE_SEES_CRASH = 0.35
 # What a rollout can change that a process reads at start-up (summaries.template_changes).
 _CONFIG_CHANGES = (": env ", ": envFrom", ": command", ": args")
 _START_UP_S = 10.0
@@ -173,7 +178,17 @@ def _crash_cause(facts: model.WorkloadFacts, pod: dict[str, Any], status: dict[s
         return model.Cause("ConfigError", facts.ref, f"{container} exits at start-up: "
                            f"required configuration {key or ''} is missing".replace("  ", " "),
                            0.9, evidence, [])
-    deps = [s for s in signals if s.kind in ("dependency", "db_exhausted", "dns")]
+    unparsable = [s for s in signals if s.kind == "bad_config"]
+    if unparsable:
+        path = unparsable[-1].detail
+        evidence.append(model.Evidence("log", unparsable[-1].line[:240]))
+        source = _mounted_from(facts, container, path) if path else ""
+        if source:
+            evidence.append(model.Evidence("config", f"{path} comes from {source}"))
+        return model.Cause("ConfigError", facts.ref, f"{container} exits at start-up: its "
+                           f"configuration {path or 'file'} does not parse"
+                           + (f" ({source})" if source else ""), 0.88, evidence, [])
+    deps = [s for s in signals if s.kind in ("dependency", "server_refused", "dns")]
     if deps:
         evidence.append(model.Evidence("log", deps[-1].line[:240]))
         return model.Cause("DependencyFailure", facts.ref, f"{container} exits because "
@@ -182,6 +197,22 @@ def _crash_cause(facts: model.WorkloadFacts, pod: dict[str, Any], status: dict[s
     evidence += [model.Evidence("log", s.line[:240]) for s in exceptions[-2:]]
     return model.Cause("CrashLoop", facts.ref, f"{container} keeps exiting with {reason} "
                        f"(code {code})", 0.7 if exceptions else 0.6, evidence, [])
+
+
+def _mounted_from(facts: model.WorkloadFacts, container: str, path: str) -> str:
+    """'ConfigMap NAME' or 'Secret NAME' when `path` lies in a volume mounted from one."""
+    spec = next((c for c in facts.containers if c.get("name") == container), {})
+    volumes = {v.get("name"): v for v in (((facts.obj or {}).get("spec") or {}).get(
+        "template", {}).get("spec", {}).get("volumes") or [])}
+    for mount in spec.get("volumeMounts") or []:
+        root = str(mount.get("mountPath") or "").rstrip("/")
+        if root and (path == root or path.startswith(root + "/")):
+            volume = volumes.get(mount.get("name")) or {}
+            if "configMap" in volume:
+                return f"ConfigMap {volume['configMap'].get('name')}"
+            if "secret" in volume:
+                return f"Secret {volume['secret'].get('secretName')}"
+    return ""
 
 
 def _round_up(value: float) -> float:
@@ -370,11 +401,13 @@ def _probe_causes(facts: model.WorkloadFacts, pod: dict[str, Any],
     if not events and not kills:
         return []
     ready = bool(statuses) and all(c.get("ready") for c in statuses)
-    kinds = Counter("Liveness" if "liveness" in e["message"].lower() else
-                    "Startup" if "startup" in e["message"].lower() else "Readiness"
-                    for e in events)
+    kinds = Counter(_probe_kind(e["message"]) for e in events)
     if kills:
         score = 0.9  # the kubelet kills containers for it: the restarts are the probe's
+    elif _exits_on_its_own(statuses):
+        # Nothing listens while the process starts and dies again: the probe only sees
+        # the crash, whose own cause is the one to report.
+        score = _PROBE_SEES_CRASH
     elif not ready:
         score = max(_probe_directness(e["message"]) for e in events)
     else:
@@ -392,6 +425,37 @@ def _probe_causes(facts: model.WorkloadFacts, pod: dict[str, Any],
                                          "transient")])]
 
 
+def _probe_kind(message: str) -> str:
+    """Liveness / Readiness / Startup, from the event's leading words (the probed URL may
+    say /health/liveness under a startup probe)."""
+    match = _PROBE_KIND.match(message.strip())
+    return match.group(1).capitalize() if match else "Readiness"
+
+
+def _exits_on_its_own(statuses: list[dict[str, Any]]) -> bool:
+    """A container whose last run ended with its own error exit, not a kill (137, 143)."""
+    for status in statuses:
+        term = (status.get("lastState") or {}).get("terminated") or {}
+        if term.get("reason") not in (None, "Completed", "OOMKilled") and \
+                term.get("exitCode") not in (None, 0, _SIGKILL_EXIT, _SIGTERM_EXIT):
+            return True
+    return False
+
+
+def probe_reports_own_failure(message: str) -> bool:
+    """The probe reached the app and the app said it is unwell (a 5xx, or a server's own
+    refusal such as Redis's MISCONF): the probe is the messenger, not the fault."""
+    status = _PROBE_STATUS.search(message)
+    if status:
+        return int(status.group(1)) >= 500
+    return any(s.kind == "server_refused" for s in signatures.scan_log(message))
+
+
+def probe_timed_out(message: str) -> bool:
+    lowered = message.lower()
+    return any(w in lowered for w in ("timeout", "timed out", "deadline exceeded"))
+
+
 def _probe_directness(message: str) -> float:
     """How much a failing probe is the cause rather than a messenger: a 404 means the
     probe asks for what the app does not serve (the probe is wrong); a 5xx means the app
@@ -400,6 +464,8 @@ def _probe_directness(message: str) -> float:
     if status:
         code = int(status.group(1))
         return 0.85 if 400 <= code < 500 else 0.65
+    if probe_reports_own_failure(message):
+        return 0.65
     lowered = message.lower()
     if "connection refused" in lowered:
         return 0.8  # nothing listens on the probed port

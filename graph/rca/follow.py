@@ -36,7 +36,7 @@ _SERVER_SAID = re.compile(r"FATAL|too many (?:clients|connections)|returned 5\d\
                           r"[ =:]5\d\d|\b50[234]\b|internal server error|unavailable", re.I)
 # Errors in the callee's own log that say it is failing; generic ERROR lines also count
 # when no metrics tell its normal error rate.
-_CALLEE_FAILING = ("db_exhausted", "oom")
+_CALLEE_FAILING = ("server_refused", "oom")
 _CALLEE_ERRORS = (*_CALLEE_FAILING, "exception")
 _DNS_SERVICE = netpol.Endpoint("kube-system", {"k8s-app": "kube-dns"})
 
@@ -46,7 +46,7 @@ class Call:
     host: str
     port: int | None
     line: str  # the failing log line; empty for a host from the configuration
-    kind: str  # dependency | db_exhausted | dns | config
+    kind: str  # dependency | server_refused | dns | config
 
 
 def failing_calls(facts: model.WorkloadFacts) -> list[Call]:
@@ -55,7 +55,7 @@ def failing_calls(facts: model.WorkloadFacts) -> list[Call]:
     for texts in facts.logs.values():
         for text in (texts.get("previous", ""), texts.get("current", "")):
             for signal in signatures.scan_log(text):
-                if signal.kind in ("dependency", "db_exhausted", "dns") and signal.detail:
+                if signal.kind in ("dependency", "server_refused", "dns") and signal.detail:
                     host, _, port = signal.detail.partition(":")
                     found.pop(host, None)
                     found[host] = Call(host, int(port) if port.isdigit() else None,
@@ -249,6 +249,7 @@ async def follow(tools: targets.ToolCaller, facts: model.WorkloadFacts, symptoma
             seen.add(dep_target.ref)
             dep_causes, dep_facts = await investigate(dep_target, depth + 1)
         if dep_causes:
+            dep_causes = [_not_serving(c, dep_target) for c in dep_causes]
             for cause in dep_causes:
                 cause.evidence.insert(0, via)
             found += dep_causes
@@ -265,6 +266,18 @@ async def follow(tools: targets.ToolCaller, facts: model.WorkloadFacts, symptoma
                                           window)
         found += [cause] if cause else []
     return found
+
+
+def _not_serving(cause: model.Cause, dep: targets.Target) -> model.Cause:
+    """A callee whose readiness probe hears it report its own failure is, to its callers,
+    a failing dependency: the probe only carries the news."""
+    news = [e for e in cause.evidence if e.source == "event" and "Readiness probe" in e.text
+            and detect_pods.probe_reports_own_failure(e.text)]
+    if cause.kind != "ProbeFailure" or not news:
+        return cause
+    return model.Cause("DependencyFailure", cause.resource, f"{dep.name} is not serving its "
+                       "callers: it reports itself unwell", max(cause.score, 0.75),
+                       cause.evidence, cause.actions)
 
 
 async def _orphan_service(tools: targets.ToolCaller, svc: dict[str, Any], call: Call,
@@ -292,7 +305,7 @@ async def _failing_callee(tools: targets.ToolCaller, facts: model.WorkloadFacts,
     ready = await _ready_endpoints(tools, svc)
     dep_errors = detect_metrics.recent_error_shift(dep, window)
     erring = dep_errors is not None and dep_errors[1].after > 0.02
-    server_said = call.kind == "db_exhausted" or bool(_SERVER_SAID.search(call.line))
+    server_said = call.kind == "server_refused" or bool(_SERVER_SAID.search(call.line))
     own_errors = _callee_errors(dep, _CALLEE_FAILING if dep_errors else _CALLEE_ERRORS)
     if ready and not erring and not server_said and not own_errors:
         return None  # a healthy callee: the caller's own change is the likelier cause
@@ -321,5 +334,5 @@ async def _failing_callee(tools: targets.ToolCaller, facts: model.WorkloadFacts,
                                                        f"back to {', '.join(previous['images'])}")])
     return model.Cause("DependencyFailure", dep_target.ref, f"{dep_target.name} fails its "
                        f"callers ({facts.name})" + (": it refuses connections" if ready and
-                                                   call.kind == "db_exhausted" else ""),
+                                                   call.kind == "server_refused" else ""),
                        score, evidence)

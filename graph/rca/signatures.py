@@ -1,5 +1,5 @@
-"""Error signatures in container logs: missing configuration, out-of-memory, failing
-dependencies (with the host:port they name), and generic exceptions."""
+"""Error signatures in container logs: missing or unparsable configuration, out-of-memory,
+failing dependencies (with the host:port they name), and generic exceptions."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ __all__ = ["LogSignal", "scan_log"]
 
 @dataclass(frozen=True)
 class LogSignal:
-    kind: str  # missing_config | oom | dependency | dns | exception | db_exhausted
+    kind: str  # missing_config | bad_config | oom | server_refused | dependency | dns |
+    #            exception
     line: str
     detail: str = ""  # the env var / key / host:port the line names
 
@@ -49,15 +50,35 @@ _DEPENDENCY = [
 _DNS = re.compile(r"(?:no such host|Name or service not known|could not resolve|"
                   r"getaddrinfo ENOTFOUND|Temporary failure in name resolution)[^\n]*?"
                   r"([a-z0-9][a-z0-9.\-]*[a-z0-9])?", re.I)
-_DB_EXHAUSTED = re.compile(r"too many (?:connections|clients)|"
-                           r"remaining connection slots are reserved|"
-                           r"connection pool (?:exhausted|timeout)|max_connections|"
-                           r"ERR max number of clients reached", re.I)
+# The server answers but refuses: out of connection slots, read-only, out of disk or
+# memory, still loading. The callee is where the failure starts.
+_SERVER_REFUSED = re.compile(
+    r"too many (?:connections|clients)|remaining connection slots are reserved|"
+    r"connection pool (?:exhausted|timeout)|max_connections|"
+    r"ERR max number of clients reached|"
+    r"\bMISCONF\b|\bREADONLY You can't write|OOM command not allowed|"
+    r"\bLOADING Redis is loading|"
+    r"the database system is (?:starting up|shutting down|in recovery mode)|"
+    r"could not extend file|server is running with the --read-only option|"
+    r"NotWritablePrimary|not master and slaveOk=false|NOT_ENOUGH_REPLICAS", re.I)
+# A configuration file that does not parse: the process stops before doing anything.
+_BAD_CONFIG_FILE = re.compile(
+    r"yaml: line \d+:|yaml\.(?:scanner|parser)\.\w+Error|mapping values are not allowed|"
+    r"did not find expected (?:key|node content)|could not find expected ':'|"
+    r"json: cannot unmarshal|invalid character '.' (?:looking for|after|in)|JSONDecodeError|"
+    r"Unexpected token .{1,20} in JSON|toml: line \d+|TomlDecodeError|"
+    r"(?:failed|unable|cannot|could not) (?:to )?(?:parse|load|read|decode) "
+    r"(?:the )?(?:config(?:uration)?|settings)(?: file)?\b|"
+    r"(?:error|failed) (?:parsing|loading|reading|decoding) (?:the )?(?:config(?:uration)?|"
+    r"settings)\b|\[emerg\]", re.I)
+_CONFIG_PATH = re.compile(r"(/[\w.\-/]+\.(?:ya?ml|json|conf|cfg|ini|toml|properties|xml))")
 _EXCEPTION = re.compile(r"Traceback \(most recent call last\)|Exception|panic:|FATAL|"
                         r"\bERROR\b|Unhandled|segmentation fault|Caused by:|\w+Error\b|"
                         # the last line of a traceback: a module-qualified class and colon
                         r"^(?:[a-z_]\w*\.)+[A-Z]\w*: ", re.I)
 _NOT_HOSTS = {"localhost", "127.0.0.1", "0.0.0.0"}
+_SOURCE_FILES = {"go", "py", "java", "js", "mjs", "ts", "rb", "kt", "scala", "cs", "c", "cc",
+                 "cpp", "h", "rs", "php", "ex", "exs", "erl", "clj", "swift", "groovy"}
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
                         r"(?:Z|[+-]\d{2}:?\d{2})?|\b\d{2}:\d{2}:\d{2}(?:[.,]\d+)?\b", re.I)
 _DATE_LIKE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -80,6 +101,8 @@ def _libpq_host(line: str) -> str:
 def _plausible_host(host: str) -> bool:
     if host in _NOT_HOSTS or _DATE_LIKE.match(host):
         return False
+    if host.rpartition(".")[2] in _SOURCE_FILES:
+        return False  # "handler.go:142" is a caller's file and line, not a server
     if host.replace(".", "").isdigit():
         return bool(_IPV4.match(host))
     return any(c.isalpha() for c in host)
@@ -111,6 +134,14 @@ def _dependency(line: str) -> LogSignal | None:
     return None
 
 
+def _named_host(line: str) -> str:
+    """The first DNS name with a port in the line (a structured log's `"redis": "h:p"`)."""
+    clean = _TIMESTAMP.sub(" ", line)
+    named = next((m for m in _NAMED_HOST_PORT.finditer(clean)
+                  if _plausible_host(m.group(1).lower())), None)
+    return f"{named.group(1).lower()}:{named.group(2)}" if named else ""
+
+
 def _host_of(line: str) -> str:
     found = _dependency(line)
     return found.detail if found else ""
@@ -131,9 +162,13 @@ def scan_log(text: str, *, limit: int = 40) -> list[LogSignal]:
                 break
         if signal is None and _OOM.search(line):
             signal = LogSignal("oom", line)
-        if signal is None and _DB_EXHAUSTED.search(line):
+        if signal is None and _SERVER_REFUSED.search(line):
             # The server said so: the host it names (if any) is the exhausted database.
-            signal = LogSignal("db_exhausted", line, _libpq_host(line) or _host_of(line))
+            signal = LogSignal("server_refused", line, _libpq_host(line) or _host_of(line)
+                               or _named_host(line))
+        if signal is None and _BAD_CONFIG_FILE.search(line) and not _host_of(line):
+            path = _CONFIG_PATH.search(line)
+            signal = LogSignal("bad_config", line, path.group(1) if path else "")
         if signal is None:
             lookup = _GO_LOOKUP.search(line)
             if lookup:
