@@ -23,7 +23,7 @@ def test_connection_refused_names_host_and_port() -> None:
 def test_client_formats_name_the_server() -> None:
     libpq = ('psycopg2.OperationalError: connection to server at "orders-db.shop.svc" '
              '(10.96.1.2), port 5432 failed: FATAL:  sorry, too many clients already')
-    assert kinds(libpq) == [("db_exhausted", "orders-db.shop.svc:5432")]
+    assert kinds(libpq) == [("server_refused", "orders-db.shop.svc:5432")]
     go_dns = ("dial tcp: lookup kafka.streaming.svc on 10.96.0.10:53: read udp "
               "10.0.0.5:4000->10.96.0.10:53: i/o timeout")
     assert kinds(go_dns) == [("dns", "kafka.streaming.svc")]
@@ -45,7 +45,7 @@ def test_localhost_is_not_a_dependency() -> None:
 
 def test_oom_database_exhaustion_and_plain_errors() -> None:
     assert kinds("java.lang.OutOfMemoryError: Java heap space")[0][0] == "oom"
-    assert kinds("FATAL: sorry, too many connections for role app")[0][0] == "db_exhausted"
+    assert kinds("FATAL: sorry, too many connections for role app")[0][0] == "server_refused"
     assert kinds("ERROR something else broke")[0][0] == "exception"
     assert kinds("INFO all good\nGET /healthz 200") == []
 
