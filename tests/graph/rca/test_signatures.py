@@ -55,3 +55,28 @@ def test_promql_regex_literal_keeps_dashes_and_escapes_dots() -> None:
 
     assert promql.regex_literal("checkout-api") == "checkout-api"
     assert promql.regex_literal("a.b") == "a\\\\.b"
+
+
+def test_a_source_file_and_line_is_not_a_host() -> None:
+    line = ('{"level":"error","caller":"redeem/handler.go:142","redis":'
+            '"points-redis.loyalty.svc.cluster.local:6379","error":"reserve points: dial tcp '
+            '10.96.88.203:6379: connect: connection refused"}')
+    assert kinds(line) == [("dependency", "points-redis.loyalty.svc.cluster.local:6379")]
+
+
+def test_a_server_refusing_writes_is_blamed_by_name() -> None:
+    line = ('{"caller":"redeem/handler.go:142","redis":"points-redis.loyalty.svc:6379",'
+            '"error":"MISCONF Redis is configured to save RDB snapshots, but it is unable"}')
+    assert kinds(line) == [("server_refused", "points-redis.loyalty.svc:6379")]
+    assert kinds("FATAL: the database system is in recovery mode")[0][0] == "server_refused"
+
+
+def test_an_unparsable_config_file_is_named() -> None:
+    line = ('{"level":"fatal","msg":"cannot load configuration","path":"/etc/points/config.yaml",'
+            '"error":"yaml: line 14: did not find expected key"}')
+    assert kinds(line) == [("bad_config", "/etc/points/config.yaml")]
+    assert kinds("json.decoder.JSONDecodeError: Expecting ',' delimiter: line 3")[0][0] == \
+        "bad_config"
+    # A config server that cannot be reached is a dependency, not a bad file.
+    assert kinds("failed to load config from config-server.infra:8888: connection refused")[
+        0][0] == "dependency"
