@@ -27,6 +27,10 @@ _SYMPTOM_WEIGHT = 0.6
 # A saturated workload whose autoscaler is at its maximum: the ceiling is the cause.
 _CAPPED_CPU_WEIGHT = 0.85
 _THROTTLED_PROBE_WEIGHT = 0.6
+# Failures found around a healthy target: only clear ones, and a little less sure, since
+# the question pointed elsewhere.
+_AROUND_MIN_SCORE = 0.6
+_AROUND_WEIGHT = 0.9
 
 
 @dataclass
@@ -149,12 +153,34 @@ async def investigate(tools: targets.ToolCaller, target: targets.Target,
             target = await _owner(tools, target)
         causes, _ = await _investigate_one(tools, target, window, 0, {target.ref}, result)
         result.causes = causes
+        if not causes:
+            result.causes = await _around(tools, target, window, result)
     result.causes = calibrate.calibrate(_dedupe(result.causes))
     return result
 
 
+async def _around(tools: targets.ToolCaller, target: targets.Target,
+                  window: collect.Window, result: Investigation) -> list[model.Cause]:
+    """Clear failures elsewhere in the namespace of a target that looks healthy: a
+    question names what people see ("orders are not processed"), and the queue it named
+    may be fine while the worker that drains it crashes."""
+    nearby = Investigation(target=targets.Target("Namespace", "", target.namespace))
+    await _investigate_namespace(tools, target.namespace, window, nearby,
+                                 skip={target.ref})
+    result.checked += nearby.checked
+    result.missing += nearby.missing
+    found = [c for c in nearby.causes if c.score >= _AROUND_MIN_SCORE]
+    for cause in found:
+        cause.score *= _AROUND_WEIGHT
+        cause.evidence.insert(0, model.Evidence(
+            "status", f"{target.kind} {target.name} itself looks healthy; this failure is "
+            f"elsewhere in namespace {target.namespace}"))
+    return found
+
+
 async def _investigate_namespace(tools: targets.ToolCaller, namespace: str,
-                                 window: collect.Window, result: Investigation) -> None:
+                                 window: collect.Window, result: Investigation,
+                                 skip: frozenset[str] | set[str] = frozenset()) -> None:
     """A whole namespace: every workload when there are few, else the unhealthy ones and
     those with recent warnings (a bad rollout leaves replicas "available")."""
     workloads = await tools.call("list_workloads", namespace=namespace)
@@ -169,7 +195,8 @@ async def _investigate_namespace(tools: targets.ToolCaller, namespace: str,
                      and _after(e.get("last_seen"), window.start - 1800))}
         rows = [r for r in rows if not r["healthy"] or any(
             n.startswith(str(r["name"])) for n in noisy)][:_MAX_NAMESPACE_WORKLOADS]
-    seen = {f"{r['kind']}/{r['namespace']}/{r['name']}" for r in rows}
+    rows = [r for r in rows if f"{r['kind']}/{r['namespace']}/{r['name']}" not in skip]
+    seen = {f"{r['kind']}/{r['namespace']}/{r['name']}" for r in rows} | set(skip)
     found = await asyncio.gather(*(_investigate_one(
         tools, targets.Target(str(r["kind"]), str(r["namespace"]), str(r["name"])), window, 0,
         seen, result) for r in rows))

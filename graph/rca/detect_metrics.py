@@ -162,8 +162,15 @@ def _memory_leak(facts: model.WorkloadFacts, window: collect.Window) -> list[mod
     if len(segment) < 8:
         return []
     slope = _slope(segment)  # bytes per second
-    start_v, end_v = segment[0][1], segment[-1][1]
-    if slope <= 0 or end_v < start_v * 1.2:
+    # The fitted line's ends, not single samples: one replica restarting at the end (the
+    # series is the largest pod's) must not hide an hour of growth.
+    mean_t = sum(t for t, _ in segment) / len(segment)
+    mean_v = sum(v for _, v in segment) / len(segment)
+    start_v = mean_v + slope * (segment[0][0] - mean_t)
+    end_v = mean_v + slope * (segment[-1][0] - mean_t)
+    grew = end_v - start_v
+    # A fifth more than where it started; for a large heap, a tenth of its limit.
+    if slope <= 0 or not (grew >= 0.2 * start_v or (limit and grew >= 0.1 * limit)):
         return []
     resets = sum(1 for (_, a), (_, b) in itertools.pairwise(recent) if b < a * 0.6)
     minutes = (segment[-1][0] - segment[0][0]) / 60
