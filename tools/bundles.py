@@ -201,7 +201,10 @@ def load_bundle(path: Path) -> Bundle:
 
 def _shift_value(value: Any, delta: timedelta) -> Any:
     if isinstance(value, dict):
-        return {k: _shift_value(v, delta) for k, v in value.items()}
+        # A pod template is configuration: its hash names the revision its pods carry
+        # (a `restartedAt` annotation moved would make a new revision of every workload).
+        return {k: v if k == "template" and isinstance(v, dict) and "spec" in v
+                else _shift_value(v, delta) for k, v in value.items()}
     if isinstance(value, list):
         return [_shift_value(v, delta) for v in value]
     if isinstance(value, datetime):
