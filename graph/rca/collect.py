@@ -148,6 +148,7 @@ async def collect_workload(tools: targets.ToolCaller, target: targets.Target,
         "hpas": tools.call("list_resources", kind="HorizontalPodAutoscaler", namespace=ns),
         "quotas": tools.call("list_resources", kind="ResourceQuota", namespace=ns),
         "netpols": tools.call("list_resources", kind="NetworkPolicy", namespace=ns),
+        "namespace": tools.call("describe", kind="Namespace", name=ns),
         "history": tools.call("rollout_history", name=target.name, namespace=ns)
         if target.kind == "Deployment" else None,
     }
@@ -174,6 +175,9 @@ async def collect_workload(tools: targets.ToolCaller, target: targets.Target,
                      None)
     facts.quotas = list(_data(answers["quotas"]) or [])
     facts.network_policies = list(_data(answers["netpols"]) or [])
+    # Policies select peers by namespace labels (the name label is always there).
+    namespace_obj = (_data(answers["namespace"]) or {}).get("object") or {}
+    facts.namespace_labels = dict((namespace_obj.get("metadata") or {}).get("labels") or {})
 
     configmaps, secrets, pvcs = _references(template.get("spec") or {})
     if target.kind == "StatefulSet":

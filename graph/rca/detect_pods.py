@@ -120,13 +120,20 @@ def _event_evidence(events: list[dict[str, Any]], limit: int = 2) -> list[model.
             for e in events[:limit]]
 
 
-def _log_signals(facts: model.WorkloadFacts, pod: str) -> list[signatures.LogSignal]:
+def _log_signals(facts: model.WorkloadFacts, pod: str,
+                 container: str = "") -> list[signatures.LogSignal]:
+    """Signals in the pod's logs; with `container`, in that container's own when it has
+    any (a sidecar that cannot reach the crashing database says nothing of why it died)."""
     found: list[signatures.LogSignal] = []
+    own: list[signatures.LogSignal] = []
     for key, texts in facts.logs.items():
         if key.startswith(pod + "/"):
-            found += signatures.scan_log(texts.get("previous", ""))
-            found += signatures.scan_log(texts.get("current", ""))
-    return found
+            signals = (signatures.scan_log(texts.get("previous", ""))
+                       + signatures.scan_log(texts.get("current", "")))
+            found += signals
+            if key == f"{pod}/{container}":
+                own += signals
+    return own or found
 
 
 def _liveness_kills(facts: model.WorkloadFacts, pod: str, container: str,
@@ -152,7 +159,7 @@ def _crash_cause(facts: model.WorkloadFacts, pod: dict[str, Any], status: dict[s
                                        "could not be run"))
         return model.Cause("ConfigError", facts.ref, f"{container} cannot start its command"
                            + (f": {detail.group(0)}" if detail else ""), 0.88, evidence, [])
-    signals = _log_signals(facts, name)
+    signals = _log_signals(facts, name, container)
     missing = [s for s in signals if s.kind == "missing_config"]
     oom_logs = [s for s in signals if s.kind == "oom"]
     if reason == "OOMKilled" or code == 137 or oom_logs:
@@ -188,6 +195,11 @@ def _crash_cause(facts: model.WorkloadFacts, pod: dict[str, Any], status: dict[s
         return model.Cause("ConfigError", facts.ref, f"{container} exits at start-up: its "
                            f"configuration {path or 'file'} does not parse"
                            + (f" ({source})" if source else ""), 0.88, evidence, [])
+    full = [s for s in signals if s.kind == "disk_full"]
+    if full:
+        evidence.append(model.Evidence("log", full[-1].line[:240]))
+        return model.Cause("CrashLoop", facts.ref, f"{container} exits: no space left on its "
+                           "volume", 0.8, evidence, [])
     deps = [s for s in signals if s.kind in ("dependency", "server_refused", "dns")]
     if deps:
         evidence.append(model.Evidence("log", deps[-1].line[:240]))

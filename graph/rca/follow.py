@@ -39,6 +39,9 @@ _SERVER_SAID = re.compile(r"FATAL|too many (?:clients|connections)|returned 5\d\
 _CALLEE_FAILING = ("server_refused", "oom")
 _CALLEE_ERRORS = (*_CALLEE_FAILING, "exception")
 _DNS_SERVICE = netpol.Endpoint("kube-system", {"k8s-app": "kube-dns"})
+# Callee causes that name their own fix: the change to roll back, or a failure already
+# framed from the caller's side.
+_OWN_KIND = ("BadRollout", "DependencyFailure")
 
 
 @dataclass(frozen=True)
@@ -148,8 +151,8 @@ def _pod_port(svc: dict[str, Any], dep: model.WorkloadFacts, port: int | None) -
 def _policy_cause(facts: model.WorkloadFacts, dep: model.WorkloadFacts, svc: dict[str, Any],
                   call: Call, via: model.Evidence,
                   window: collect.Window) -> model.Cause | None:
-    source = netpol.Endpoint(facts.namespace, _pod_labels(facts))
-    destination = netpol.Endpoint(dep.namespace, _pod_labels(dep))
+    source = netpol.Endpoint(facts.namespace, _pod_labels(facts), facts.namespace_labels)
+    destination = netpol.Endpoint(dep.namespace, _pod_labels(dep), dep.namespace_labels)
     policies = dep.network_policies + [p for p in facts.network_policies
                                        if p not in dep.network_policies]
     found = netpol.blocking_policy(policies, source, destination, _pod_port(svc, dep, call.port))
@@ -176,7 +179,7 @@ def _dns_policy_cause(facts: model.WorkloadFacts, call: Call | None,
                       via: model.Evidence) -> model.Cause | None:
     """Names that do not resolve (or a misbehaving workload, `call` None) while an egress
     policy keeps the pods off DNS."""
-    source = netpol.Endpoint(facts.namespace, _pod_labels(facts))
+    source = netpol.Endpoint(facts.namespace, _pod_labels(facts), facts.namespace_labels)
     found = netpol.blocking_policy(facts.network_policies, source, _DNS_SERVICE, 53)
     if found is None or found[1] != "Egress":
         return None
@@ -249,7 +252,7 @@ async def follow(tools: targets.ToolCaller, facts: model.WorkloadFacts, symptoma
             seen.add(dep_target.ref)
             dep_causes, dep_facts = await investigate(dep_target, depth + 1)
         if dep_causes:
-            dep_causes = [_not_serving(c, dep_target) for c in dep_causes]
+            dep_causes = [_as_dependency(c, dep_target) for c in dep_causes]
             for cause in dep_causes:
                 cause.evidence.insert(0, via)
             found += dep_causes
@@ -268,16 +271,21 @@ async def follow(tools: targets.ToolCaller, facts: model.WorkloadFacts, symptoma
     return found
 
 
-def _not_serving(cause: model.Cause, dep: targets.Target) -> model.Cause:
-    """A callee whose readiness probe hears it report its own failure is, to its callers,
-    a failing dependency: the probe only carries the news."""
-    news = [e for e in cause.evidence if e.source == "event" and "Readiness probe" in e.text
-            and detect_pods.probe_reports_own_failure(e.text)]
-    if cause.kind != "ProbeFailure" or not news:
+def _as_dependency(cause: model.Cause, dep: targets.Target) -> model.Cause:
+    """To the caller that asked, a callee failing in itself (crashing, killed, probes
+    reporting it unwell) is a failing dependency; how it fails stays in the summary and the
+    evidence. Causes that name a change or another object (its rollout, a policy, a node,
+    a claim, a quota) keep their own kind."""
+    if cause.resource != dep.ref or cause.kind in _OWN_KIND:
         return cause
-    return model.Cause("DependencyFailure", cause.resource, f"{dep.name} is not serving its "
-                       "callers: it reports itself unwell", max(cause.score, 0.75),
-                       cause.evidence, cause.actions)
+    how = cause.summary
+    if cause.kind == "ProbeFailure" and any(
+            e.source == "event" and "Readiness probe" in e.text
+            and detect_pods.probe_reports_own_failure(e.text) for e in cause.evidence):
+        how = "it reports itself unwell to its readiness probe"
+    return model.Cause("DependencyFailure", cause.resource, f"{dep.name} fails its callers: "
+                       f"{how}", max(cause.score, 0.75) if how != cause.summary
+                       else cause.score, cause.evidence, cause.actions)
 
 
 async def _orphan_service(tools: targets.ToolCaller, svc: dict[str, Any], call: Call,

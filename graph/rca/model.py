@@ -87,6 +87,7 @@ class WorkloadFacts:
     hpa: dict[str, Any] | None = None
     quotas: list[dict[str, Any]] = field(default_factory=list)
     network_policies: list[dict[str, Any]] = field(default_factory=list)
+    namespace_labels: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
 

@@ -8,7 +8,7 @@ the change that closed the door.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["Endpoint", "blocking_policy", "selector_matches"]
@@ -23,6 +23,8 @@ class Endpoint:
 
     namespace: str
     labels: dict[str, str]
+    namespace_labels: dict[str, str] = field(default_factory=dict)
+    """The namespace's labels, as far as known; its name label is implied."""
 
 
 def selector_matches(selector: Obj | None, labels: dict[str, str]) -> bool:
@@ -62,8 +64,9 @@ def _peer_admits(peer: Obj, other: Endpoint, policy_namespace: str) -> bool:
     if ns_selector is None:
         in_namespace = other.namespace == policy_namespace
     else:
-        # Every namespace carries its name as a label; other labels are not known here.
-        in_namespace = selector_matches(ns_selector, {_NAMESPACE_NAME: other.namespace})
+        # Every namespace carries its name as a label, whatever else was read of it.
+        in_namespace = selector_matches(ns_selector, {**other.namespace_labels,
+                                                      _NAMESPACE_NAME: other.namespace})
     pod_selector = peer.get("podSelector")
     return in_namespace and (pod_selector is None or selector_matches(pod_selector, other.labels))
 
@@ -103,6 +106,7 @@ def blocking_policy(policies: list[Obj], source: Endpoint, destination: Endpoint
                     port: int | None) -> tuple[Obj, str] | None:
     """(policy, "Ingress" or "Egress") that stops `source` reaching `destination` on
     `port` (the pods' port), or None when the policies let it through."""
+    blocked = []
     for direction, subject, other in (("Ingress", destination, source),
                                       ("Egress", source, destination)):
         selecting = [p for p in policies
@@ -111,5 +115,9 @@ def blocking_policy(policies: list[Obj], source: Endpoint, destination: Endpoint
                      and selector_matches((p.get("spec") or {}).get("podSelector") or {},
                                           subject.labels)]
         if selecting and not any(_admitted(p, direction, other, port) for p in selecting):
-            return _newest(selecting), direction
-    return None
+            blocked.append((_newest(selecting), direction))
+    if not blocked:
+        return None
+    # Closed both ways: the newer policy is the change that broke the call.
+    return max(blocked, key=lambda b: str(b[0].get("metadata", {}).get("creationTimestamp")
+                                          or ""))

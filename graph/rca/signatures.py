@@ -11,8 +11,8 @@ __all__ = ["LogSignal", "scan_log"]
 
 @dataclass(frozen=True)
 class LogSignal:
-    kind: str  # missing_config | bad_config | oom | server_refused | dependency | dns |
-    #            exception
+    kind: str  # missing_config | bad_config | oom | disk_full | server_refused |
+    #            dependency | dns | exception
     line: str
     detail: str = ""  # the env var / key / host:port the line names
 
@@ -29,9 +29,11 @@ _MISSING_ENV = [
     re.compile(r"(?:invalid|malformed|bad) (?:config(?:uration)?|setting)[^\n]*?"
                r"['\"`]?([A-Za-z][\w.\-]+)?", re.I),
 ]
+_DISK_FULL = re.compile(r"No space left on device|ENOSPC|disk (?:is )?full|"
+                        r"could not write to file", re.I)
 _OOM = re.compile(r"OutOfMemoryError|Cannot allocate memory|MemoryError|out of memory|"
                   r"JavaScript heap out of memory|fatal error: runtime: out of memory", re.I)
-_HOST_PORT = r"(?:https?://)?([a-z0-9][a-z0-9.\-]*[a-z0-9])(?::(\d{2,5}))"
+_HOST_PORT = r"(?:https?://)?(?<![\w.\-])([a-z0-9][a-z0-9.\-]*[a-z0-9])(?::(\d{2,5}))"
 # libpq names the server as `server at "HOST" (IP), port N failed: ...` (psycopg, asyncpg,
 # SQLAlchemy all repeat it), or `on host "HOST" ... on port N` in older releases.
 _LIBPQ = re.compile(r'server at "([a-z0-9][a-z0-9.\-]*[a-z0-9])"(?: \([0-9a-f.:]+\))?, port '
@@ -42,7 +44,7 @@ _DEPENDENCY = [
                r"connection reset|ECONNREFUSED|ETIMEDOUT|dial tcp|could not connect|failed to "
                r"connect|unable to connect|upstream connect error|timeout)[^\n]*?" + _HOST_PORT,
                re.I),
-    re.compile(_HOST_PORT + r"[^\n]*?(?:connection refused|timed out|i/o timeout|"
+    re.compile(_HOST_PORT + r"[^\n]*?(?:connection refused|\brefused\b|timed out|i/o timeout|"
                r"unreachable|returned 5\d\d|status(?: code)?[ =:]5\d\d|503|502|504)", re.I),
     re.compile(r"(?:upstream|dependency|downstream|call(?:ing)? to|request to)\s+"
                r"['\"]?" + _HOST_PORT + r"['\"]?[^\n]*?(?:5\d\d|fail|error|unavailable)", re.I),
@@ -162,6 +164,8 @@ def scan_log(text: str, *, limit: int = 40) -> list[LogSignal]:
                 break
         if signal is None and _OOM.search(line):
             signal = LogSignal("oom", line)
+        if signal is None and _DISK_FULL.search(line) and not _host_of(line):
+            signal = LogSignal("disk_full", line)
         if signal is None and _SERVER_REFUSED.search(line):
             # The server said so: the host it names (if any) is the exhausted database.
             signal = LogSignal("server_refused", line, _libpq_host(line) or _host_of(line)

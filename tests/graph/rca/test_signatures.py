@@ -80,3 +80,10 @@ def test_an_unparsable_config_file_is_named() -> None:
     # A config server that cannot be reached is a dependency, not a bad file.
     assert kinds("failed to load config from config-server.infra:8888: connection refused")[
         0][0] == "dependency"
+
+
+def test_jdbc_names_the_server_that_refused() -> None:
+    line = ("org.postgresql.util.PSQLException: Connection to "
+            "orders-postgres.shop.svc.cluster.local:5432 refused. Check that the hostname and "
+            "port are correct and that the postmaster is accepting TCP/IP connections.")
+    assert kinds(line) == [("dependency", "orders-postgres.shop.svc.cluster.local:5432")]
