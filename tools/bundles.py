@@ -24,6 +24,8 @@ __all__ = ["QUIET_BELOW", "Bundle", "BundleError", "Grade", "grade", "load_bundl
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})$")
 _LOG_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z)")
+# Kinds the RCA reads; their apiVersion may be left out. Captures hold others too (Jobs,
+# StorageClasses, PodDisruptionBudgets, ...): those load as recorded, given an apiVersion.
 _KINDS = {"Node", "Namespace", "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Pod",
           "Service", "Endpoints", "ConfigMap", "Secret", "PersistentVolumeClaim",
           "HorizontalPodAutoscaler", "ResourceQuota", "Event", "NetworkPolicy"}
@@ -127,9 +129,12 @@ def _check_object(doc: Any, path: Path, index: int) -> list[dict[str, Any]]:
             item.setdefault("apiVersion", doc.get("apiVersion", "v1"))
             items += _check_object(item, path, index)
         return items
-    if kind not in _KINDS:
-        raise BundleError(f"{path}: document {index + 1} has kind {kind or '(none)'!r}; "
-                          f"bundles hold {', '.join(sorted(_KINDS))}")
+    if not kind:
+        raise BundleError(f"{path}: document {index + 1} has no kind")
+    if kind not in _KINDS and not doc.get("apiVersion"):
+        raise BundleError(f"{path}: document {index + 1} has kind {kind!r} but no apiVersion; "
+                          "objects other than the usual kinds "
+                          f"({', '.join(sorted(_KINDS))}) need one")
     meta = doc.get("metadata")
     if not isinstance(meta, dict) or not meta.get("name"):
         raise BundleError(f"{path}: document {index + 1} ({kind}) has no metadata.name")

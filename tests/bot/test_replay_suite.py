@@ -116,7 +116,7 @@ def _copy(name: str, tmp_path: Path) -> Path:
 @pytest.mark.parametrize(("edit", "file", "problem"), [
     (lambda p: (p / "cluster.yaml").write_text("kind: Pod\nmetadata: {name: x}\n---\n"
                                                "kind: Gadget\nmetadata: {name: y}\n"),
-     "cluster.yaml", "document 2 has kind 'Gadget'"),
+     "cluster.yaml", "document 2 has kind 'Gadget' but no apiVersion"),
     (lambda p: (p / "cluster.yaml").write_text("kind: Pod\nmetadata: [unclosed\n"),
      "cluster.yaml", "not valid YAML"),
     (lambda p: (p / "incident.yaml").write_text("name: x\nnamespace: y\nend: yesterday\n"),
@@ -162,3 +162,68 @@ def test_opsbot_replay_json_follows_the_contract(tmp_path: Path, monkeypatch: py
     for action in top["actions"]:
         assert set(action) == {"action", "resource", "params", "risk", "summary"}
     assert top["actions"][0]["action"] == "rollback"
+
+
+EXTRA_KINDS = """
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: nightly-report, namespace: payments, uid: 9a1f0c2e-0000-4000-a000-00000000c001}
+spec:
+  schedule: "0 2 * * *"
+  jobTemplate: {spec: {template: {spec: {restartPolicy: Never,
+                                         containers: [{name: report, image: report:1}]}}}}
+---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: nightly-report-29391120
+  namespace: payments
+  uid: 9a1f0c2e-0000-4000-a000-00000000c002
+  ownerReferences: [{apiVersion: batch/v1, kind: CronJob, name: nightly-report, controller: true,
+                     uid: 9a1f0c2e-0000-4000-a000-00000000c001}]
+spec: {template: {spec: {restartPolicy: Never, containers: [{name: report, image: report:1}]}}}
+status: {succeeded: 1}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: nightly-report-29391120-x7k2p
+  namespace: payments
+  uid: 9a1f0c2e-0000-4000-a000-00000000c003
+  ownerReferences: [{apiVersion: batch/v1, kind: Job, name: nightly-report-29391120,
+                     controller: true, uid: 9a1f0c2e-0000-4000-a000-00000000c002}]
+spec: {restartPolicy: Never, containers: [{name: report, image: report:1}]}
+status:
+  phase: Succeeded
+  containerStatuses: [{name: report, image: report:1, imageID: "", ready: false,
+                       restartCount: 0, state: {terminated: {exitCode: 0, reason: Completed}}}]
+---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: gp3}
+provisioner: ebs.csi.aws.com
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: payment-gateway, namespace: payments}
+spec: {minAvailable: 1, selector: {matchLabels: {app: payment-gateway}}}
+"""
+
+
+def test_captured_objects_of_other_kinds_load_as_recorded(tmp_path: Path) -> None:
+    """Real captures hold Jobs, CronJobs, StorageClasses, PDBs: they load and are listed as
+    recorded, and the diagnosis does not change."""
+    from tools.sandbox import cluster
+
+    folder = _copy("payments-gateway-nil-panic", tmp_path)
+    with (folder / "cluster.yaml").open("a") as out:
+        out.write("---\n" + EXTRA_KINDS)
+    bundle = bundles.load_bundle(folder)
+    sandbox = cluster.SandboxCluster("empty")
+    sandbox.load_objects(bundle.objects)
+    sandbox.reconcile()
+    pods = {p["metadata"]["name"]: p for p in sandbox.controller.objs.list("Pod")}
+    assert pods["nightly-report-29391120-x7k2p"]["status"]["phase"] == "Succeeded"
+    result = asyncio.run(replay.replay_bundle(bundle, work_dir=tmp_path / "work"))
+    grade = bundles.grade(bundle.expected or {}, result["causes"])
+    assert grade.correct, result["causes"][:2]
