@@ -10,6 +10,7 @@ change) belongs to the workload.
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,9 @@ _SYMPTOM_WEIGHT = 0.6
 # A saturated workload whose autoscaler is at its maximum: the ceiling is the cause.
 _CAPPED_CPU_WEIGHT = 0.85
 _THROTTLED_PROBE_WEIGHT = 0.6
+_TAINTED_OUT_WEIGHT = 0.75
+_NODE_CONDITION_TAINT = re.compile(r"node\.kubernetes\.io/(?:disk-pressure|memory-pressure|"
+                                   r"pid-pressure|not-ready|unreachable|network-unavailable)")
 # Failures found around a healthy target: only clear ones, and a little less sure, since
 # the question pointed elsewhere.
 _AROUND_MIN_SCORE = 0.6
@@ -63,6 +67,12 @@ def _interplay(causes: list[model.Cause]) -> None:
         for cause in causes:
             if cause.kind == "CPUSaturation":
                 cause.score *= _CAPPED_CPU_WEIGHT
+    if "NodeFailure" in kinds:
+        for cause in causes:
+            if cause.kind == "Unschedulable" and any(
+                    _NODE_CONDITION_TAINT.search(e.text) for e in cause.evidence):
+                # Kept off a node by its pressure taint: the node's condition is upstream.
+                cause.score *= _TAINTED_OUT_WEIGHT
     if "CPUSaturation" in kinds:
         for cause in causes:
             probes = [e.text for e in cause.evidence if e.source == "event"
