@@ -118,7 +118,30 @@ class TargetResolver:
             return Resolution("none", message=f"there is no node {name!r}")
         if kind_hint and kind_hint not in ("Service",):
             workloads = [w for w in workloads if w.kind == kind_hint]
+        if kind_hint in ("", "Service") and not any(w.name.lower() == name for w in workloads):
+            behind = await self._behind_service(name, namespace or ns_hint, workloads)
+            if behind is not None:
+                return Resolution("found", behind)
         return _match_workload(name, workloads, namespaces)
+
+    async def _behind_service(self, name: str, namespace: str | None,
+                              workloads: list[Target]) -> Target | None:
+        """The one workload whose pods a Service of that name selects: alerts and people
+        name the Service (billing-api) where the Deployment is called otherwise."""
+        if not namespace:
+            return None
+        svc = await self._tools.call("describe", kind="Service", name=name, namespace=namespace)
+        if svc.get("status") != "ok":
+            return None
+        selector = ((svc["data"].get("object") or {}).get("spec") or {}).get("selector") or {}
+        if not selector:
+            return None
+        pods = await self._tools.call("list_pods", namespace=namespace, selector=",".join(
+            f"{k}={v}" for k, v in sorted(selector.items())))
+        owners = {str(r.get("workload") or "") for r in pods.get("data") or []} - {""}
+        found = [w for w in workloads if w.namespace == namespace
+                 and f"{w.kind}/{w.name}" in owners]
+        return found[0] if len(found) == 1 else None
 
     def _scan_text(self, text: str, workloads: list[Target], namespaces: list[str],
                    nodes: list[str]) -> Resolution:

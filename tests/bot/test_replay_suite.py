@@ -227,3 +227,10 @@ def test_captured_objects_of_other_kinds_load_as_recorded(tmp_path: Path) -> Non
     result = asyncio.run(replay.replay_bundle(bundle, work_dir=tmp_path / "work"))
     grade = bundles.grade(bundle.expected or {}, result["causes"])
     assert grade.correct, result["causes"][:2]
+
+
+def test_a_service_name_resolves_to_the_workload_behind_it(
+        replayed: list[tuple[bundles.Bundle, dict[str, Any]]]) -> None:
+    # The alert and the question name the Service billing-api; its pods are billing-core's.
+    (result,) = [r for b, r in replayed if b.name == "larkspur-billing-core-jvm-xmx-oom"]
+    assert result["target"] == "Deployment/larkspur-billing/billing-core"
