@@ -51,6 +51,7 @@ def metric_queries(facts: model.WorkloadFacts) -> dict[str, str]:
     queries = {
         "restarts": f"sum(kube_pod_container_status_restarts_total{{{pods}}})",
         "memory": f"max(container_memory_working_set_bytes{{{pods}}})",
+        "memory_by_pod": f"max by (pod) (container_memory_working_set_bytes{{{pods}}})",
         # kube-state-metrics v2 names, then v1's.
         "memory_limit": f'min(kube_pod_container_resource_limits{{{pods}, resource="memory"}}) '
                         f"or min(kube_pod_container_resource_limits_memory_bytes{{{pods}}})",
@@ -267,7 +268,12 @@ async def _collect_metrics(tools: targets.ToolCaller, facts: model.WorkloadFacts
         step="60s") for q in queries.values()))
     failure = ""
     for (key, query), answer in zip(queries.items(), answers, strict=True):
-        if answer.get("status") == "ok" and answer["data"]:
+        if answer.get("status") == "ok" and answer["data"] and key.endswith("_by_pod"):
+            facts.metrics[key] = {"query": query, "series": {
+                str((row.get("metric") or {}).get("pod", "")): [
+                    (t, v) for t, v in row["points"] if v is not None]
+                for row in answer["data"]}}
+        elif answer.get("status") == "ok" and answer["data"]:
             points = [(t, v) for t, v in answer["data"][0]["points"] if v is not None]
             facts.metrics[key] = {"query": query, "points": points}
         elif answer.get("status") == "error":

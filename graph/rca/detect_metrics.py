@@ -3,6 +3,7 @@ toward its limit, CPU saturation, and error or latency jumps against the baselin
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import statistics
@@ -75,6 +76,9 @@ def error_shift(facts: model.WorkloadFacts, at: float) -> tuple[str, Shift] | No
 # "Now" for a symptom: the last minutes, against the baseline before the window. The
 # median over a whole window misses a failure that began in its last quarter.
 _RECENT_S = 600.0
+# A leak still climbs over its last half hour, at least at this share of its pace.
+_LEAK_TAIL_S = 1800.0
+_LEAK_TAIL_SHARE = 0.3
 
 
 def recent_error_shift(facts: model.WorkloadFacts,
@@ -152,31 +156,64 @@ def _limit(facts: model.WorkloadFacts, resource: str) -> float | None:
     return None
 
 
-def _memory_leak(facts: model.WorkloadFacts, window: collect.Window) -> list[model.Cause]:
-    memory = (facts.metrics.get("memory") or {}).get("points") or []
-    limit = _limit(facts, "memory")
-    recent = [(t, v) for t, v in memory if t >= window.start - 3600]
-    if len(recent) < 10:
-        return []
-    segment = _last_growth_segment(recent)
+@dataclasses.dataclass(frozen=True)
+class _Growth:
+    start_v: float
+    end_v: float
+    slope: float  # bytes per second
+    minutes: float
+    at: float
+
+
+def _growth(points: Points, limit: float | None) -> _Growth | None:
+    """Steady growth since the last restart that goes on to the end: a fifth more than
+    where it started (a tenth of the limit for a large heap), still climbing over its
+    last half hour. A cache warming up and levelling off is not a leak."""
+    segment = _last_growth_segment(points)
     if len(segment) < 8:
-        return []
-    slope = _slope(segment)  # bytes per second
-    # The fitted line's ends, not single samples: one replica restarting at the end (the
-    # series is the largest pod's) must not hide an hour of growth.
+        return None
+    slope = _slope(segment)
+    # The fitted line's ends, not single samples.
     mean_t = sum(t for t, _ in segment) / len(segment)
     mean_v = sum(v for _, v in segment) / len(segment)
     start_v = mean_v + slope * (segment[0][0] - mean_t)
     end_v = mean_v + slope * (segment[-1][0] - mean_t)
     grew = end_v - start_v
-    # A fifth more than where it started; for a large heap, a tenth of its limit.
     if slope <= 0 or not (grew >= 0.2 * start_v or (limit and grew >= 0.1 * limit)):
+        return None
+    tail = [p for p in segment if p[0] >= segment[-1][0] - _LEAK_TAIL_S]
+    if len(tail) >= 8 and _slope(tail) < _LEAK_TAIL_SHARE * slope:
+        return None  # levelled off
+    return _Growth(start_v, end_v, slope, (segment[-1][0] - segment[0][0]) / 60, segment[-1][0])
+
+
+def _memory_leak(facts: model.WorkloadFacts, window: collect.Window) -> list[model.Cause]:
+    memory = (facts.metrics.get("memory") or {}).get("points") or []
+    limit = _limit(facts, "memory")
+    since = window.start - 3600
+    recent = [(t, v) for t, v in memory if t >= since]
+    if len(recent) < 10:
         return []
+    # Pod by pod when the series are there: one replica restarting must neither hide the
+    # others' growth nor pass for it.
+    per_pod = [[(t, v) for t, v in points if t >= since] for points in
+               ((facts.metrics.get("memory_by_pod") or {}).get("series") or {}).values()]
+    per_pod = [points for points in per_pod if len(points) >= 10]
+    if per_pod:
+        grown = [g for points in per_pod if (g := _growth(points, limit)) is not None]
+        if len(grown) * 2 < len(per_pod):
+            return []
+        growth = max(grown, key=lambda g: g.end_v)
+    else:
+        found = _growth(recent, limit)
+        if found is None:
+            return []
+        growth = found
+    start_v, end_v, slope, minutes = growth.start_v, growth.end_v, growth.slope, growth.minutes
     resets = sum(1 for (_, a), (_, b) in itertools.pairwise(recent) if b < a * 0.6)
-    minutes = (segment[-1][0] - segment[0][0]) / 60
     evidence = [model.Evidence("metric", f"working set grew from {start_v / 2**20:.0f} Mi to "
                                f"{end_v / 2**20:.0f} Mi in {minutes:.0f} min "
-                               f"({slope * 3600 / 2**20:.0f} Mi/h)", _iso(segment[-1][0]))]
+                               f"({slope * 3600 / 2**20:.0f} Mi/h)", _iso(growth.at))]
     score = 0.6
     if limit:
         eta_h = (limit - end_v) / slope / 3600 if end_v < limit else 0.0

@@ -44,6 +44,8 @@ _CONFIG_CHANGES = (": env ", ": envFrom", ": command", ": args")
 _START_UP_S = 10.0
 # A restart that happened in the window but was followed by a clean run counts less.
 _RECOVERED = 0.7
+_SETTLED = 0.5
+_SETTLED_S = 15 * 60.0
 
 
 def parse_quantity(text: str | int | float | None) -> float | None:
@@ -292,7 +294,14 @@ def _container_cause(facts: model.WorkloadFacts, pod: dict[str, Any], status: di
                             "SIGTERM (exit 143), most likely by its failing liveness probe",
                             0.6, cause.evidence, [])
     if recovered:
-        cause.score *= _RECOVERED
+        since = _epoch((state.get("running") or {}).get("startedAt"))
+        now = window.end if window is not None else None
+        # Running cleanly for a while since: a past episode more than a present cause.
+        settled = since is not None and now is not None and now - since >= _SETTLED_S
+        cause.score *= _SETTLED if settled else _RECOVERED
+        if " keeps exiting with " in cause.summary:
+            cause.summary = cause.summary.replace(" keeps exiting with ", " exited with ") \
+                + ", and runs again since"
         cause.evidence.append(model.Evidence("status", f"{pod['metadata']['name']}/"
                                              f"{status['name']} is running and ready again"))
     return cause
