@@ -18,7 +18,7 @@ from graph.rca import model
 from tools import bundles
 
 SUITE = Path(__file__).resolve().parent.parent / "rca_bundles"
-# Measured: 80 of 80 bundles right in kind and resource (bench/rca_bench.py). The margin
+# Measured: 92 of 92 bundles right in kind and resource (bench/rca_bench.py). The margin
 # leaves room for a few detector trade-offs, not for a broken detector.
 MIN_TOP1 = 0.85
 NEGATIVE_QUIET = bundles.QUIET_BELOW
@@ -57,7 +57,7 @@ def test_the_suite_covers_every_kind_with_negative_controls() -> None:
     assert len(kinds) == len(loaded), "every bundle states its expected cause"
     assert set(model.KINDS) - {"Unknown"} <= set(kinds)
     assert kinds.count("none") >= 3
-    assert sum(p.stat().st_size for p in SUITE.rglob("*") if p.is_file()) < 16 * 2**20
+    assert sum(p.stat().st_size for p in SUITE.rglob("*") if p.is_file()) < 20 * 2**20
 
 
 def test_bundles_load_into_the_sandbox_as_recorded() -> None:
