@@ -151,8 +151,7 @@ def _limit(facts: model.WorkloadFacts, resource: str) -> float | None:
     if points:
         return float(points[-1][1])
     for container in facts.containers[:1]:  # the app container, the one actions patch
-        return detect_pods.parse_quantity(((container.get("resources") or {}).get("limits")
-                                           or {}).get(resource))
+        return detect_pods.container_limit(facts, container["name"], resource)
     return None
 
 

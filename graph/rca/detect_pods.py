@@ -18,7 +18,9 @@ from graph import actions
 from graph.rca import collect, model, signatures
 from tools import summaries
 
-__all__ = ["detect_pod_causes", "parse_quantity", "previous_revision", "rollout_context"]
+__all__ = ["container_limit", "container_statuses", "detect_pod_causes", "parse_quantity",
+           "previous_revision", "probe_reports_own_failure", "probe_timed_out",
+           "rollout_context"]
 
 _QUANTITY = re.compile(r"^([0-9.]+)([a-zA-Z]*)$")
 _FACTORS = {"": 1, "m": 1e-3, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
@@ -165,7 +167,7 @@ def _crash_cause(facts: model.WorkloadFacts, pod: dict[str, Any], status: dict[s
     missing = [s for s in signals if s.kind == "missing_config"]
     oom_logs = [s for s in signals if s.kind == "oom"]
     if reason == "OOMKilled" or code == 137 or oom_logs:
-        limit = _container_limit(facts, container, "memory")
+        limit = container_limit(facts, container, "memory")
         peak = _metric_max(facts, "memory")
         target = max(filter(None, [(peak or 0) * 1.5, (limit or 0) * 2])) if (
             peak or limit) else None
@@ -234,7 +236,7 @@ def _round_up(value: float) -> float:
     return float(int((value + step - 1) // step) * step)
 
 
-def _container_limit(facts: model.WorkloadFacts, container: str, resource: str) -> float | None:
+def container_limit(facts: model.WorkloadFacts, container: str, resource: str) -> float | None:
     for spec in facts.containers:
         if spec.get("name") == container:
             return parse_quantity(((spec.get("resources") or {}).get("limits") or {}).get(
