@@ -278,14 +278,15 @@ def _as_dependency(cause: model.Cause, dep: targets.Target) -> model.Cause:
     a claim, a quota) keep their own kind."""
     if cause.resource != dep.ref or cause.kind in _OWN_KIND:
         return cause
-    how = cause.summary
-    if cause.kind == "ProbeFailure" and any(
-            e.source == "event" and "Readiness probe" in e.text
-            and detect_pods.probe_reports_own_failure(e.text) for e in cause.evidence):
-        how = "it reports itself unwell to its readiness probe"
+    unwell = cause.kind == "ProbeFailure" and any(
+        e.source == "event" and "Readiness probe" in e.text
+        and detect_pods.probe_reports_own_failure(e.text) for e in cause.evidence)
+    if unwell:  # the probe only carries the news: the callee is down, not its probe
+        return model.Cause("DependencyFailure", cause.resource, f"{dep.name} fails its "
+                           "callers: it reports itself unwell to its readiness probe",
+                           max(cause.score, 0.75), cause.evidence, cause.actions)
     return model.Cause("DependencyFailure", cause.resource, f"{dep.name} fails its callers: "
-                       f"{how}", max(cause.score, 0.75) if how != cause.summary
-                       else cause.score, cause.evidence, cause.actions)
+                       f"{cause.summary}", cause.score, cause.evidence, cause.actions)
 
 
 async def _orphan_service(tools: targets.ToolCaller, svc: dict[str, Any], call: Call,

@@ -128,10 +128,9 @@ def _dependency(line: str) -> LogSignal | None:
         if _IPV4.match(host):
             # Clients often print the name they dialled next to the address it resolved
             # to; the name says which Service, the address only maybe.
-            named = next((m for m in _NAMED_HOST_PORT.finditer(clean)
-                          if _plausible_host(m.group(1).lower())), None)
+            named = _named_host(line)
             if named:
-                host, port = named.group(1).lower(), named.group(2)
+                return LogSignal("dependency", line, named)
         return LogSignal("dependency", line, f"{host}:{port}")
     return None
 
